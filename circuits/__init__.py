@@ -1,0 +1,1 @@
+"""aimc.circuits: PySpice generators for AIMC tile blocks and the ngspice runner."""

@@ -1,0 +1,58 @@
+"""The object every generator returns: a PySpice circuit plus what to run and read."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySpice.Spice.Netlist import Circuit
+
+from aimc.circuits.safety import check_name
+from aimc.circuits.spice import SimResult, simulate
+
+
+@dataclass
+class Design:
+    """A generated netlist: a PySpice ``Circuit`` (small blocks as PySpice objects,
+    large regular arrays as raw SPICE text inside it for speed), the analysis line,
+    the ngspice vectors to save and read back, and metadata for post-processing.
+
+    ``text()`` is the complete netlist; ``write()`` saves it as ``.cir``;
+    ``simulate()`` runs it in this process's ngspice engine.
+    """
+
+    circuit: Circuit
+    analysis: str
+    saves: list[str]
+    meta: dict[str, Any] = field(default_factory=dict)
+    options: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        lines = [str(self.circuit).rstrip("\n")]
+        for opt in self.options:
+            lines.append(opt)
+        # ngspice accepts long .save lines, but keep them readable
+        for k in range(0, len(self.saves), 16):
+            lines.append(".save " + " ".join(self.saves[k:k + 16]))
+        lines.append(self.analysis)
+        lines.append(".end")
+        return "\n".join(lines) + "\n"
+
+    def netlist_hash(self) -> str:
+        return hashlib.sha256(self.text().encode()).hexdigest()[:16]
+
+    def write(self, folder: str | Path, name: str | None = None) -> Path:
+        """Write the netlist to ``folder/name.cir`` (atomically) and return its path."""
+        name = check_name(name or self.circuit.title.replace(" ", "_"), "netlist name")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.cir"
+        tmp = path.with_suffix(".cir.tmp")
+        tmp.write_text(self.text())
+        tmp.replace(path)
+        return path
+
+    def simulate(self, timeout_s: float = 600.0) -> SimResult:
+        return simulate(self.text(), self.saves, timeout_s)

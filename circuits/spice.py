@@ -1,0 +1,306 @@
+"""The one module that talks to ngspice (through PySpice's shared-library binding).
+
+Everything PySpice- or ngspice-version specific lives here, so that a switch to
+another binding (InSpice, plain ctypes) touches this file only. Handled here
+(see ../shared/NOTES-ngspice.md):
+
+* PySpice 1.5 logs "Unsupported Ngspice version 39" on every load: silenced.
+* The shared library is one simulator per process and not re-entrant: one engine
+  per process (:func:`engine`), parallelism is done with processes.
+* PySpice's ``Plot`` fetches every vector of a result; we read only the saved
+  vectors, straight from ``ngGet_Vec_Info`` (no NumPy-2 scalar pitfalls either).
+* Simulations run in ngspice's background thread so that a per-simulation timeout
+  can halt them; ngspice's own error text is raised as a typed exception.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+INSTALL_HELP = (
+    "ngspice (with its shared library) is required for SPICE simulation but was not found.\n"
+    "Install it with one of:\n"
+    "  Debian/Ubuntu:  sudo apt-get install ngspice libngspice0 libngspice0-dev\n"
+    "  macOS:          brew install ngspice\n"
+    "  conda:          conda install -c conda-forge ngspice ngspice-lib\n"
+    "or point NGSPICE_LIBRARY_PATH at libngspice.so(.0). `make test` installs it via apt "
+    "when run as root."
+)
+
+
+class SpiceError(RuntimeError):
+    """An ngspice simulation failed; ``ngspice_message`` holds ngspice's own text."""
+
+    def __init__(self, summary: str, ngspice_message: str = "") -> None:
+        self.ngspice_message = ngspice_message.strip()
+        text = summary if not self.ngspice_message else f"{summary}\nngspice said:\n{self.ngspice_message}"
+        super().__init__(text)
+
+
+class NgspiceNotFoundError(SpiceError):
+    """The ngspice shared library is not installed."""
+
+
+class NetlistError(SpiceError):
+    """ngspice refused the netlist (syntax, unknown element, bad parameter)."""
+
+
+class MissingModelError(NetlistError):
+    """A device references a model or subcircuit that is not defined."""
+
+
+class ConvergenceError(SpiceError):
+    """No convergence (operating point or time step too small)."""
+
+
+class SingularMatrixError(ConvergenceError):
+    """The circuit matrix is singular (floating node, loop of voltage sources)."""
+
+
+class SpiceTimeoutError(SpiceError):
+    """The simulation ran past its timeout and was halted."""
+
+
+_MISSING_MODEL = re.compile(
+    r"(unable to find definition of model|could not find a valid modelname|"
+    r"unknown subckt|no such model|model .* not found|unknown model)",
+    re.I,
+)
+_SINGULAR = re.compile(r"singular matrix", re.I)
+_CONVERGENCE = re.compile(
+    r"(timestep too small|iteration limit reached|no convergence|gmin stepping failed|"
+    r"source stepping failed|transient op failed|op failed)",
+    re.I,
+)
+_ERROR = re.compile(r"(^|\s)error\b|unknown|fatal|cannot|can't|not parsed", re.I)
+# Lines ngspice prints that contain alarming words but are harmless.
+_BENIGN = re.compile(r"(can't find init file|no compatibility mode|Using SPARSE|"
+                     r"^\s*$|Circuit: |Reference value|No. of Data Rows|Note: )", re.I)
+
+
+def ngspice_library_path() -> str | None:
+    """Path of the ngspice shared library, or None if it is not installed."""
+    env = os.environ.get("NGSPICE_LIBRARY_PATH")
+    if env:
+        return env if Path(env).exists() else None
+    for candidate in (
+        "/usr/lib/x86_64-linux-gnu/libngspice.so",
+        "/usr/lib/aarch64-linux-gnu/libngspice.so",
+        "/usr/lib/libngspice.so",
+        "/usr/local/lib/libngspice.so",
+        "/opt/homebrew/lib/libngspice.dylib",
+    ):
+        if Path(candidate).exists():
+            return candidate
+    found = ctypes.util.find_library("ngspice")
+    if found:
+        return found
+    # Only the versioned runtime library (no -dev package): use it directly.
+    for base in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib"):
+        p = Path(base) / "libngspice.so.0"
+        if p.exists():
+            return str(p)
+    return None
+
+
+def ngspice_executable() -> str | None:
+    """Path of the ``ngspice`` batch executable (used by benchmarks), if installed."""
+    return shutil.which("ngspice")
+
+
+def require_ngspice() -> str:
+    """Return the library path or raise :class:`NgspiceNotFoundError` with install help."""
+    path = ngspice_library_path()
+    if path is None:
+        raise NgspiceNotFoundError(INSTALL_HELP)
+    return path
+
+
+@dataclass
+class SimResult:
+    """Vectors read back from one simulation, as float64 NumPy arrays, plus timings."""
+
+    vectors: dict[str, np.ndarray]
+    sim_time_s: float
+    load_time_s: float
+    log: str = field(default="", repr=False)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.vectors[name.lower()]
+
+    def scalar(self, name: str) -> float:
+        """Value of a single-point vector (operating point) as a Python float."""
+        arr = self[name]
+        return float(np.asarray(arr).reshape(-1)[0])
+
+
+class Engine:
+    """The process's single ngspice instance. Use :func:`engine` to obtain it."""
+
+    def __init__(self) -> None:
+        lib = require_ngspice()
+        logging.getLogger("PySpice").setLevel(logging.CRITICAL)
+        os.environ.setdefault("NGSPICE_LIBRARY_PATH", lib)
+        from PySpice.Spice.NgSpice.Shared import NgSpiceShared, ffi
+
+        NgSpiceShared.LIBRARY_PATH = lib
+        # PySpice 1.5's callback returns None where ngspice expects an int, which
+        # prints "Exception ignored from cffi callback" on every background run.
+        def _bg_running(is_running, ngspice_id, user_data):  # noqa: ARG001
+            ffi.from_handle(user_data)._is_running = bool(is_running)
+            return 0
+
+        NgSpiceShared._background_thread_running = staticmethod(_bg_running)
+        self._ffi = ffi
+        self._shared = NgSpiceShared.new_instance()
+        self._lib = self._shared._ngspice_shared
+        self._lock = threading.Lock()
+        self.version = self._shared.ngspice_version
+        self.runs = 0
+
+    # -- low level ---------------------------------------------------------
+    def _log(self) -> str:
+        out = list(self._shared._stdout) + list(self._shared._stderr)
+        return "\n".join(line for line in out if line is not None)
+
+    def _command(self, command: str) -> None:
+        rc = self._lib.ngSpice_Command(command.encode("ascii"))
+        if rc:
+            raise SpiceError(f"ngspice command {command!r} returned {rc}", self._log())
+
+    def _errors(self) -> list[str]:
+        lines = []
+        for line in self._log().splitlines():
+            if _BENIGN.search(line):
+                continue
+            if (_ERROR.search(line) or _MISSING_MODEL.search(line) or _SINGULAR.search(line)
+                    or _CONVERGENCE.search(line)):
+                lines.append(line.strip())
+        return lines
+
+    def _raise_for(self, lines: list[str], stage: str) -> None:
+        text = "\n".join(lines)
+        if _MISSING_MODEL.search(text):
+            raise MissingModelError(f"ngspice: missing model or subcircuit ({stage})", text)
+        if _SINGULAR.search(text):
+            raise SingularMatrixError(f"ngspice: singular matrix ({stage})", text)
+        if _CONVERGENCE.search(text):
+            raise ConvergenceError(f"ngspice: no convergence ({stage})", text)
+        if stage == "load":
+            raise NetlistError("ngspice refused the netlist", text)
+        raise SpiceError(f"ngspice: simulation failed ({stage})", text)
+
+    def _clear(self) -> None:
+        self._shared.clear_output()
+
+    def _vector(self, name: str) -> np.ndarray | None:
+        info = self._lib.ngGet_Vec_Info(name.encode("ascii"))
+        if info == self._ffi.NULL:
+            return None
+        n = info.v_length
+        if info.v_realdata != self._ffi.NULL:
+            return np.frombuffer(self._ffi.buffer(info.v_realdata, n * 8), dtype=np.float64).copy()
+        if info.v_compdata != self._ffi.NULL:
+            raw = np.frombuffer(self._ffi.buffer(info.v_compdata, n * 16), dtype=np.float64)
+            return raw[0::2] + 1j * raw[1::2]
+        return np.zeros(0)
+
+    # -- public --------------------------------------------------------------
+    def run(self, netlist: str, vectors: list[str], timeout_s: float = 600.0) -> SimResult:
+        """Load ``netlist`` (SPICE text with its analysis line), run it, return ``vectors``.
+
+        Vector names are ngspice's: ``v(node)``, ``vsrc#branch``, ``time``. Raises a
+        :class:`SpiceError` subclass carrying ngspice's message on failure.
+        """
+        with self._lock:
+            self._reset()
+            self._clear()
+            t0 = time.perf_counter()
+            lines = [ln for ln in netlist.splitlines() if ln.strip()]
+            if not lines or not lines[-1].strip().lower().startswith(".end"):
+                lines.append(".end")
+            keep = [self._ffi.new("char[]", ln.encode("utf8")) for ln in lines]
+            keep.append(self._ffi.NULL)
+            arr = self._ffi.new("char *[]", keep)
+            rc = self._lib.ngSpice_Circ(arr)
+            load_s = time.perf_counter() - t0
+            errs = self._errors()
+            if rc or errs or not self._circuit_loaded():
+                self._raise_for(errs or [self._log()], "load")
+
+            self._clear()
+            t1 = time.perf_counter()
+            self._command("bg_run")
+            # wait for the background thread to start, then to finish
+            deadline = t1 + timeout_s
+            time.sleep(0.0002)
+            while self._lib.ngSpice_running():
+                if time.perf_counter() > deadline:
+                    self._command("bg_halt")
+                    while self._lib.ngSpice_running():
+                        time.sleep(0.001)
+                    self._reset()
+                    raise SpiceTimeoutError(
+                        f"simulation exceeded its timeout of {timeout_s:g} s and was halted",
+                        self._log()[-2000:],
+                    )
+                time.sleep(0.0005)
+            sim_s = time.perf_counter() - t1
+            errs = self._errors()
+            if errs:
+                self._raise_for(errs, "run")
+            out: dict[str, np.ndarray] = {}
+            missing = []
+            for name in vectors:
+                v = self._vector(name)
+                if v is None:
+                    missing.append(name)
+                else:
+                    out[name.lower()] = v
+            if missing:
+                raise SpiceError(
+                    f"vectors not in the result: {missing}; check the netlist's .save lines",
+                    self._log()[-2000:],
+                )
+            self.runs += 1
+            return SimResult(out, sim_s, load_s, self._log())
+
+    def _circuit_loaded(self) -> bool:
+        cur = self._lib.ngSpice_CurPlot()
+        return cur != self._ffi.NULL
+
+    def _reset(self) -> None:
+        # free the previous circuit and all result plots so memory stays flat
+        try:
+            self._lib.ngSpice_Command(b"destroy all")
+            self._lib.ngSpice_Command(b"remcirc")
+        except Exception:  # pragma: no cover - defensive
+            pass
+
+
+_ENGINE: Engine | None = None
+_ENGINE_PID: int | None = None
+
+
+def engine() -> Engine:
+    """The ngspice engine of this process (created on first use)."""
+    global _ENGINE, _ENGINE_PID
+    if _ENGINE is None or _ENGINE_PID != os.getpid():
+        _ENGINE = Engine()
+        _ENGINE_PID = os.getpid()
+    return _ENGINE
+
+
+def simulate(netlist: str, vectors: list[str], timeout_s: float = 600.0) -> SimResult:
+    """Run ``netlist`` in this process's engine and return the requested vectors."""
+    return engine().run(netlist, vectors, timeout_s)

@@ -1,0 +1,1 @@
+"""aimc.netlists: sweep specs, reference netlists and generic model cards (data)."""

@@ -1,0 +1,1 @@
+"""aimc.surrogate: fitting, evaluation and validation of surrogate models."""

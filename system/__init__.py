@@ -1,0 +1,1 @@
+"""aimc.system: array and cluster simulators, networks, reports, CLI."""
