@@ -239,11 +239,18 @@ class Engine:
                 self._raise_for(errs or [self._log()], "load")
 
             self._clear()
+            plot_before = self._cur_plot_name()
             t1 = time.perf_counter()
             self._command("bg_run")
             # wait for the background thread to start, then to finish
             deadline = t1 + timeout_s
             time.sleep(0.0002)
+            # The thread can start later than the sleep above (seen on the first run of
+            # a busy process): wait until it runs or has made its plot (at most 2 s).
+            start_by = time.perf_counter() + 2.0
+            while (not self._lib.ngSpice_running() and self._cur_plot_name() == plot_before
+                   and time.perf_counter() < start_by):
+                time.sleep(0.0002)
             while self._lib.ngSpice_running():
                 if time.perf_counter() > deadline:
                     self._command("bg_halt")
@@ -274,6 +281,10 @@ class Engine:
                 )
             self.runs += 1
             return SimResult(out, sim_s, load_s, self._log())
+
+    def _cur_plot_name(self) -> str:
+        cur = self._lib.ngSpice_CurPlot()
+        return "" if cur == self._ffi.NULL else self._ffi.string(cur).decode(errors="replace")
 
     def _circuit_loaded(self) -> bool:
         cur = self._lib.ngSpice_CurPlot()
