@@ -80,12 +80,16 @@ class CcoAdcConfig:
     alpha: float = 0.25             # design choice: keeps internal currents <= 25 uA
     alpha_ff: float = 0.25          # feed-forward mirror gain (HERMES trims it)
     # relaxation core
-    c_int_f: float = 16e-15         # derived: Q_unit ~ 29 fC (FACTS.md) = C*v_th/alpha
-    r_ff_ohm: float = 250.0         # derived: (alpha+alpha_ff)*r_ff = t_delay/C (measured)
-    w_logic_n_m: float = 0.4e-6     # latch/buffer NMOS
-    w_logic_p_m: float = 0.4e-6     # latch PMOS (weak, so the trip NMOS wins)
+    c_int_f: float = 14e-15         # tuned: measured Q_unit 31 fC (FACTS.md target 29 fC)
+    r_ff_ohm: float = 1900.0        # tuned: (alpha+alpha_ff)*r_ff ~ t_delay/C_eff, t_delay 57 ps
+    w_latch_n_m: float = 0.2e-6     # latch NMOS
+    w_latch_p_m: float = 0.2e-6     # latch PMOS, weak: limits the crowbar current while
+    l_latch_p_m: float = 0.1e-6     #   the trip NMOS fights it (about 40 uA)
     w_trip_m: float = 1.0e-6        # trip NMOS driven by the integration capacitor
     w_switch_m: float = 1.0e-6      # steering PMOS / reset NMOS
+    w_buf_n_m: float = 0.4e-6       # buffer inverters (PMOS twice as wide)
+    w_buf_p_m: float = 0.4e-6       # first buffer PMOS: low threshold, switches after the latch
+    c_kick_f: float = 1e-15         # latch -> capacitor positive feedback (clean trip)
     l_logic_m: float = 0.05e-6      # assumption: digital channel length
     # ring variant
     n_ring_stages: int = 5          # NOTES-ngspice.md: 5-stage current-starved ring
@@ -196,18 +200,29 @@ def _relaxation_core(sc: SubCircuit, cfg: CcoAdcConfig) -> None:
     """Two integration capacitors, steering/reset switches, trip NMOS, latch, buffer."""
     ll, ws = cfg.l_logic_m, cfg.w_switch_m
     bottom = "ff" if cfg.linearize else "vss"
-    for cap, gate, drain_trip in (("c1", "qb", "q"), ("c2", "q", "qb")):
+    for cap, gate, drain_trip in (("c1", "s1", "q"), ("c2", "s2", "qb")):
         _mos(sc, cfg, f"s{cap}", cap, gate, "m", "p", ws, ll)     # steer alpha*i into cap
         _mos(sc, cfg, f"r{cap}", cap, gate, bottom, "n", ws, ll)  # reset cap to its bottom
         sc.C(cap, cap, bottom, _g(cfg.c_int_f))
         _mos(sc, cfg, f"t{cap}", drain_trip, cap, "vss", "n", cfg.w_trip_m, ll)
+        # the latch node that rises when this capacitor trips kicks it further up, so a
+        # slow ramp (small current) still gives one clean toggle (Schmitt action)
+        sc.C(f"k{cap}", cap, "qb" if cap == "c1" else "q", _g(cfg.c_kick_f))
     if cfg.linearize:
         sc.R("ff", "ff", "vss", _g(max(cfg.r_ff_ohm, 1e-3)))
-    # cross-coupled inverter latch (weak PMOS so a trip NMOS can flip it)
-    _inverter(sc, cfg, "la", "qb", "q", cfg.w_logic_n_m, cfg.w_logic_p_m)
-    _inverter(sc, cfg, "lb", "q", "qb", cfg.w_logic_n_m, cfg.w_logic_p_m)
-    # output buffer: the toggle output
-    _inverter(sc, cfg, "ob", "q", "out", cfg.w_logic_n_m, 2 * cfg.w_logic_n_m)
+    # cross-coupled inverter latch; weak PMOS so that a trip NMOS can flip it
+    for name, a, y in (("la", "qb", "q"), ("lb", "q", "qb")):
+        _mos(sc, cfg, f"{name}n", y, a, "vss", "n", cfg.w_latch_n_m, ll)
+        _mos(sc, cfg, f"{name}p", y, a, "vdd", "p", cfg.w_latch_p_m, cfg.l_latch_p_m)
+    # buffers: the latch nodes drive only small inverters; these drive the switches
+    wb = cfg.w_buf_n_m
+    # Each capacitor's switches follow the latch node the trip does NOT pull down, so
+    # a capacitor is reset only once the latch has regenerated (no early release).
+    _inverter(sc, cfg, "b1", "qb", "y1", wb, cfg.w_buf_p_m)
+    _inverter(sc, cfg, "b1o", "y1", "s1", wb, 2 * wb)   # s1 = qb: gates of C1's switches
+    _inverter(sc, cfg, "b2", "q", "y2", wb, cfg.w_buf_p_m)
+    _inverter(sc, cfg, "b2o", "y2", "s2", wb, 2 * wb)   # s2 = q: gates of C2's switches
+    _inverter(sc, cfg, "ob", "y1", "out", wb, 2 * wb)   # toggle output (= qb)
 
 
 def _ring_core(sc: SubCircuit, cfg: CcoAdcConfig) -> None:
@@ -224,7 +239,7 @@ def _ring_core(sc: SubCircuit, cfg: CcoAdcConfig) -> None:
         _mos(sc, cfg, f"ni{k}", y, a, f"tn{k}", "n", w, ll)
         _mos(sc, cfg, f"ns{k}", f"tn{k}", "m", "vss", "n", w * 2, la)
         sc.C(f"r{k}", y, "vss", _g(cfg.c_ring_f))
-    _inverter(sc, cfg, "ob", f"r{n - 1}", "out", cfg.w_logic_n_m, 2 * cfg.w_logic_n_m)
+    _inverter(sc, cfg, "ob", f"r{n - 1}", "out", cfg.w_buf_n_m, 2 * cfg.w_buf_n_m)
 
 
 def cco_adc_subcircuit(cfg: CcoAdcConfig) -> SubCircuit:
@@ -251,7 +266,9 @@ def initial_conditions(cfg: CcoAdcConfig, instance: str) -> dict[str, float]:
     check_name(instance, "instance name")
     p = instance.lower()
     if cfg.variant == "relaxation":
-        return {f"{p}.q": cfg.vdd_v, f"{p}.qb": 0.0, f"{p}.c1": 0.0, f"{p}.c2": 0.0}
+        return {f"{p}.q": cfg.vdd_v, f"{p}.qb": 0.0, f"{p}.s1": 0.0, f"{p}.s2": cfg.vdd_v,
+                f"{p}.y1": cfg.vdd_v, f"{p}.y2": 0.0,
+                f"{p}.c1": 0.0, f"{p}.c2": 0.0}
     return {f"{p}.r0": cfg.vdd_v, f"{p}.r1": 0.0}
 
 
