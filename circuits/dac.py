@@ -78,11 +78,12 @@ DeviceLike = LinearDevice | PcmDevice | RramDevice | str
 class InverterSizing:
     """Transistor sizes (m) of the ``"inverter"`` driver (generic level-1 cards).
 
-    Sized so that the rail switches have about 50 Ω on-resistance at a 0.6 V gate
-    overdrive budget (vdd 0.8 V minus a 0.2 V rail, V_T ≈ 0.33 V with body effect:
-    R_on = 1/(KP·W/L·(V_GS - V_T)); KP 400/160 µA/V² for NMOS/PMOS,
-    ``netlists/models/generic.lib``), i.e. ≈ 1/8 of the 390 Ω of a 256-cell line at
-    10 µS/cell. The pre-drivers are sized for a fan-out of about 4.
+    Sized so that both rail switches have R_on = 1/(KP·W/L·(V_GS - V_T)) = 46.6 Ω:
+    |V_GS| = 0.6 V (vdd 0.8 V against a 0.2 V rail, or 0 V against 0.6 V), V_T =
+    0.3 + 0.3·(√(0.8 + 0.2) - √0.8) = 0.332 V with 0.2 V of body bias, KP 400/160
+    µA/V² for NMOS/PMOS (``netlists/models/generic.lib``), W/L 200/500: about 1/8 of
+    the 390 Ω of a 256-cell line at 10 µS/cell. The v_cm transmission gate copies
+    the switch sizes; the pre-drivers are sized for a fan-out of about 4.
     """
 
     l_m: float = 50e-9
@@ -113,8 +114,8 @@ class PwmDacConfig:
       pulse so the charge of the conversion is complete.
     * ``t_rise_s``/``t_fall_s`` 50 ps (assumed: 5 % of an LSB at 1 GHz), the edges of
       the behavioural output and of the inverter driver's digital inputs.
-    * ``r_out_ohm`` 50 Ω: the on-resistance the inverter driver's switches are sized
-      for (:class:`InverterSizing`), so both drivers present the same source.
+    * ``r_out_ohm`` 47 Ω: the on-resistance of the inverter driver's switches
+      (46.6 Ω, :class:`InverterSizing`), so both drivers present the same source.
     * ``t_step_max_s`` 100 ps: largest transient step (ngspice refines the edges
       itself through breakpoints and truncation-error control).
     """
@@ -126,7 +127,7 @@ class PwmDacConfig:
     driver: str = "behavioral"
     t_rise_s: float = 50e-12
     t_fall_s: float = 50e-12
-    r_out_ohm: float = 50.0
+    r_out_ohm: float = 47.0
     n_bits: int = 8
     window_s: float = 128e-9
     t_start_s: float = 0.5e-9
@@ -192,6 +193,11 @@ class PwmDacConfig:
     def v_high_v(self) -> float:
         """Line level of a negative pulse, v_cm + v_read."""
         return self.v_cm_v + self.v_read_v
+
+    def pulse_interval_s(self, code: int) -> tuple[float, float]:
+        """Ideal switching instants (s) of ``code``'s pulse: (t_start_s,
+        t_start_s + |code|·t_lsb_s); the 50 % points of the behavioural edges."""
+        return self.t_start_s, self.t_start_s + self.pulse_width_s(code)
 
     def pulse_width_s(self, code: int) -> float:
         """Nominal pulse duration |code|·t_lsb_s (s)."""
@@ -263,8 +269,10 @@ def pwm_driver_subcircuit(cfg: PwmDacConfig) -> SubCircuit:
     ``vhi`` (= v_cm + v_read, negative pulse); both low connect it to ``vcm``
     through a transmission gate. Pre-drivers (from ``vdd``): ``idle = NOR(dp, dn)``
     drives the gate's NMOS, ``INV(idle)`` its PMOS, ``INV(INV(dp))`` the NMOS
-    switch, ``INV(dn)`` the PMOS switch. Both paths to the pulse switch have two
-    stages, so the start and end of a pulse are delayed alike.
+    switch, ``INV(INV(INV(dn)))`` the PMOS switch. The start and end of a pulse see
+    the same chain, so they are delayed nearly alike (measured width change < 2 ps);
+    the v_cm gate (two stages) closes before the PMOS switch (three) opens, so a
+    negative pulse returns to v_cm through the strong PMOS of the gate.
     """
     s = cfg.sizing
     mn, mp = cfg.mosfets.nmos, cfg.mosfets.pmos
@@ -285,9 +293,14 @@ def pwm_driver_subcircuit(cfg: PwmDacConfig) -> SubCircuit:
     sub.M("dpb_n", "dpb", "dp", gnd, gnd, model=mn, w=wn / 2, l=L)
     sub.M("gn_p", "gn", "dpb", "vdd", "vdd", model=mp, w=wp, l=L)
     sub.M("gn_n", "gn", "dpb", gnd, gnd, model=mn, w=wn, l=L)
-    # gp = INV(dn)
-    sub.M("gp_p", "gp", "dn", "vdd", "vdd", model=mp, w=wp, l=L)
-    sub.M("gp_n", "gp", "dn", gnd, gnd, model=mn, w=wn, l=L)
+    # gp = INV(INV(INV(dn))): three stages, so the v_cm transmission gate (two
+    # stages) is already on when the v_cm + v_read switch opens
+    sub.M("dnb_p", "dnb", "dn", "vdd", "vdd", model=mp, w=wp / 2, l=L)
+    sub.M("dnb_n", "dnb", "dn", gnd, gnd, model=mn, w=wn / 2, l=L)
+    sub.M("dnc_p", "dnc", "dnb", "vdd", "vdd", model=mp, w=wp / 2, l=L)
+    sub.M("dnc_n", "dnc", "dnb", gnd, gnd, model=mn, w=wn / 2, l=L)
+    sub.M("gp_p", "gp", "dnc", "vdd", "vdd", model=mp, w=wp, l=L)
+    sub.M("gp_n", "gp", "dnc", gnd, gnd, model=mn, w=wn, l=L)
     # line switches
     sub.M("sw_lo", "line", "gn", "vlo", gnd, model=mn, w=s.w_switch_n_m, l=L)
     sub.M("sw_hi", "line", "gp", "vhi", "vdd", model=mp, w=s.w_switch_p_m, l=L)
