@@ -492,7 +492,7 @@ class DacResult:
     sources whose net delivery is positive (a reference that absorbs energy, like the
     v_cm - v_read rail sinking cell current, is not credited); ``energy_by_source_j``
     per source. ``t_rise_s``/``t_fall_s``: 10-90 % edge times of the driver output
-    ``l0`` (nan for code 0).
+    ``l0`` relative to the plateau it reaches (nan for code 0).
     """
 
     code: int
@@ -528,11 +528,17 @@ def _trapz(y: np.ndarray, x: np.ndarray) -> float:
 
 def _edge_times(t: np.ndarray, v: np.ndarray, v_idle: float, v_active: float
                 ) -> tuple[float, float]:
-    """10-90 % times of the first departure from and the return to v_idle."""
+    """10-90 % times of the departure from and the return to v_idle, relative to the
+    largest excursion reached (the plateau is below v_active when r_out and the
+    wires drop part of v_read)."""
     swing = v_active - v_idle
     if swing == 0:
         return float("nan"), float("nan")
     x = (v - v_idle) / swing          # 0 idle, 1 active
+    peak = float(np.max(x))
+    if not peak > 0:
+        return float("nan"), float("nan")
+    x = x / peak
 
     def crossing(level: float, rising: bool, start: int) -> tuple[float, int]:
         idx = np.nonzero(x[start:] >= level)[0] if rising else np.nonzero(x[start:] <= level)[0]
