@@ -449,7 +449,8 @@ def fit_calibration(currents: Sequence[float],
                     freqs: Sequence[float]) -> tuple[float, float, float]:
     """Least-squares fit of :func:`calibration_model`; returns ``(A, B, C)``.
 
-    ``A`` (Hz/A) is the small-signal gain (1/Q_unit), ``B`` (1/A) the saturation
+    Residuals are weighted relatively (sigma = f). ``A`` (Hz/A) is the small-signal
+    gain (1/Q_unit), ``B`` (1/A) the saturation
     (``B/A`` is the delay per toggle in s), ``C`` (Hz) the offset."""
     from scipy.optimize import curve_fit
 
@@ -459,7 +460,10 @@ def fit_calibration(currents: Sequence[float],
         raise ValueError(f"need >= 3 (current, frequency) pairs, got {x.size} and {y.size}")
     nz = x > 0
     a0 = float(np.median(y[nz] / x[nz])) if nz.any() else 1.0
-    popt, _ = curve_fit(calibration_model, x, y, p0=(a0, 0.0, 0.0), maxfev=20000)
+    # relative residuals: a count error matters as much at 1 uA as at 100 uA
+    sigma = np.maximum(np.abs(y), 1e-3 * max(float(np.max(np.abs(y))), 1.0))
+    popt, _ = curve_fit(calibration_model, x, y, p0=(a0, 0.0, 0.0), sigma=sigma,
+                        maxfev=20000)
     return float(popt[0]), float(popt[1]), float(popt[2])
 
 
