@@ -307,6 +307,201 @@ CROSSBAR_OP = Target(
 
 
 # ------------------------------------------------------------------------------------
+# PWM DAC line (transient)
+# ------------------------------------------------------------------------------------
+
+def _dac_design(p: dict[str, Any]):
+    from aimc.circuits.dac import PwmDacConfig, dac_line_design
+
+    cfg = PwmDacConfig(t_lsb_s=p["t_lsb_s"], v_read_v=p["v_read_v"], v_cm_v=p["v_cm_v"],
+                       vdd_v=p["vdd_v"], driver=p["driver"], t_rise_s=p["t_edge_s"],
+                       t_fall_s=p["t_edge_s"], window_s=p["window_s"])
+    rng = np.random.default_rng(int(p["seed"]))
+    g = p["g_cell_s"] * (1.0 + p["g_rel_std"] * rng.standard_normal(p["n_cells"]))
+    g = np.clip(g, 0.01 * p["g_cell_s"], None)
+    return dac_line_design(cfg, p["code"], p["n_cells"], g, p["device"], p["r_wire_ohm"],
+                           p["c_wire_f"]), g
+
+
+def _dac_netlist(p: dict[str, Any]) -> str:
+    return _dac_design(p)[0].text()
+
+
+def _dac_run(p: dict[str, Any], timeout_s: float, n_wave: int) -> PointRun:
+    from aimc.circuits.dac import line_result
+
+    design, g = _dac_design(p)
+    text = design.text()
+    r = line_result(design, timeout_s)
+    t_end = float(design.meta["cfg"].t_stop_s)
+    out = {
+        "charge_c": r.charge_c, "ideal_charge_c": r.ideal_charge_c, "t_eff_s": r.t_eff_s,
+        "energy_j": r.energy_j, "energy_drawn_j": r.energy_drawn_j,
+        "t_rise_s": r.t_rise_s, "t_fall_s": r.t_fall_s,
+        "charge_per_cell_c": r.charge_per_cell_c, "g_cells_s": g,
+        "i_line_a": resample(r.time_s, r.i_line_a, n_wave, t_end),
+        "v_drive_v": resample(r.time_s, r.v_drive_v, n_wave, t_end),
+        "time_s": np.linspace(0.0, t_end, n_wave),
+    }
+    return PointRun(out, r.sim_time_s, _hash(text))
+
+
+DAC_LINE = Target(
+    name="dac_line",
+    doc="PWM DAC driving one input line of n_cells cells (transient over the window): "
+        "charge delivered, energy, edge times; waveforms on request.",
+    params={
+        "code": Param(int, REQUIRED, "LSB", "signed code (sign + 7-bit magnitude)",
+                      low=-127, high=127),
+        "n_cells": Param(int, REQUIRED, "1", "cells on the line (line length)", low=1,
+                         high=4096),
+        "driver": Param(str, "behavioral", "", "PWM driver", choices=("behavioral",
+                                                                     "inverter")),
+        "device": Param(str, "linear", "", "cell device model",
+                        choices=("linear", "pcm", "rram")),
+        "g_cell_s": Param(float, 10e-6, "S", "mean cell conductance (PCM 0.1-25 uS, FACTS.md)",
+                          low=0.0, low_open=True),
+        "g_rel_std": Param(float, 0.0, "1", "relative spread of the cell conductances "
+                           "(normal, drawn from the point seed)", low=0.0),
+        "r_wire_ohm": Param(float, 1.0, "ohm", "wire resistance per cell pitch",
+                            low=0.0, low_open=True),
+        "c_wire_f": Param(float, 0.8e-15, "F", "wire capacitance per cell pitch", low=0.0),
+        "t_lsb_s": Param(float, 1e-9, "s", "PWM LSB (1 ns, FACTS.md)", low=0.0,
+                         low_open=True),
+        "t_edge_s": Param(float, 50e-12, "s", "rise and fall time of the driver inputs",
+                          low=0.0, low_open=True),
+        "window_s": Param(float, 128e-9, "s", "integration window (2^7 LSB, FACTS.md)",
+                          low=0.0, low_open=True),
+        "v_read_v": Param(float, 0.2, "V", "read voltage", low=0.0, low_open=True),
+        "v_cm_v": Param(float, 0.4, "V", "line idle level", low=0.0, low_open=True),
+        "vdd_v": Param(float, 0.8, "V", "supply", low=0.0, low_open=True),
+    },
+    outputs={
+        "charge_c": Output("C", "charge into all cells over the simulated window"),
+        "ideal_charge_c": Output("C", "sign(code) v_read sum(G) |code| t_lsb"),
+        "t_eff_s": Output("s", "effective pulse duration |Q|/(v_read sum(G))"),
+        "energy_j": Output("J", "net energy delivered by all sources"),
+        "energy_drawn_j": Output("J", "energy delivered by the sources that deliver"),
+        "t_rise_s": Output("s", "10-90 % rise time of the driver output (nan for code 0)"),
+        "t_fall_s": Output("s", "10-90 % fall time of the driver output (nan for code 0)"),
+        "charge_per_cell_c": Output("C", "charge into each cell", lambda p: (p["n_cells"],)),
+        "g_cells_s": Output("S", "cell conductances of the point", lambda p: (p["n_cells"],),
+                            default=False),
+        "i_line_a": Output("A", "total cell current (waveform)", waveform=True,
+                           default=False),
+        "v_drive_v": Output("V", "driver output voltage (waveform)", waveform=True,
+                            default=False),
+        "time_s": Output("s", "time axis of the waveforms", waveform=True, default=False),
+    },
+    run_fn=_dac_run,
+    netlist_fn=_dac_netlist,
+    analyses=("tran",),
+    random=True,
+)
+
+
+# ------------------------------------------------------------------------------------
+# CCO-ADC transfer (transient)
+# ------------------------------------------------------------------------------------
+
+def _adc_design(p: dict[str, Any]):
+    from aimc.circuits.adc import CcoAdcConfig, adc_design
+
+    cfg = CcoAdcConfig(variant=p["variant"], linearize=p["linearize"], vdd_v=p["vdd_v"],
+                       v_cm_v=p["vdd_v"] / 2, temperature_c=p["temperature_c"])
+    window = p["window_s"]
+    if p["input"] == "charge":
+        i = p["q_in_c"] / window
+    else:
+        i = p["i_in_a"]
+    pulse = p["pulse_s"]
+    if 0 < pulse < window:
+        edge = min(10e-12, pulse / 10)
+        current: Any = ([0.0, pulse, pulse + edge], [i, i, 0.0])
+    else:
+        current = float(i)
+    return cfg, adc_design(cfg, current, window)
+
+
+def _adc_netlist(p: dict[str, Any]) -> str:
+    return _adc_design(p)[1].text()
+
+
+def _adc_run(p: dict[str, Any], timeout_s: float, n_wave: int) -> PointRun:
+    from aimc.circuits.adc import toggle_frequency, toggle_times
+
+    cfg, design = _adc_design(p)
+    text = design.text()
+    res = design.simulate(timeout_s)
+    window = p["window_s"]
+    t = res["time"]
+    tt = toggle_times(t, res["v(out)"], cfg.vdd_v)
+    tt = tt[(tt > 0) & (tt <= window)]
+    sign = np.interp(tt, t, res["v(sgn)"]) if tt.size else np.zeros(0)
+    count = int(np.sum(np.where(sign > 0.5 * cfg.vdd_v, 1, -1)))
+    energy = float(-cfg.vdd_v * np.trapezoid(res["vdd#branch"], t))
+    q_in = float(np.trapezoid(_input_current(p, t), t))
+    out = {
+        "count": count, "frequency_hz": toggle_frequency(tt, window), "energy_j": energy,
+        "q_in_c": q_in, "q_per_count_c": q_in / count if count else float("nan"),
+        "v_out_v": resample(t, res["v(out)"], n_wave, window),
+        "v_in_v": resample(t, res["v(inp)"], n_wave, window),
+        "time_s": np.linspace(0.0, window, n_wave),
+    }
+    return PointRun(out, res.sim_time_s + res.load_time_s, _hash(text))
+
+
+def _input_current(p: dict[str, Any], t: np.ndarray) -> np.ndarray:
+    window = p["window_s"]
+    i = p["q_in_c"] / window if p["input"] == "charge" else p["i_in_a"]
+    pulse = p["pulse_s"]
+    if 0 < pulse < window:
+        edge = min(10e-12, pulse / 10)
+        return np.interp(t, [0.0, pulse, pulse + edge], [i, i, 0.0])
+    return np.full_like(t, i)
+
+
+CCO_ADC = Target(
+    name="cco_adc",
+    doc="CCO-ADC conversion of a DC (or pulsed) input current or charge over an "
+        "integration window: signed count, toggle frequency, supply energy.",
+    params={
+        "input": Param(str, "current", "", "what i_in_a/q_in_c means: 'current' uses "
+                       "i_in_a, 'charge' spreads q_in_c over the window",
+                       choices=("current", "charge")),
+        "i_in_a": Param(float, 10e-6, "A", "input current (positive into the ADC); "
+                        "HERMES calibrates up to 100 uA (FACTS.md)", low=-1e-3, high=1e-3),
+        "q_in_c": Param(float, 1e-12, "C", "input charge over the window", low=-1e-10,
+                        high=1e-10),
+        "pulse_s": Param(float, 0.0, "s", "current flows only for the first pulse_s "
+                         "(0: the whole window)", low=0.0),
+        "window_s": Param(float, 128e-9, "s", "integration window (HERMES 128 ns, FACTS.md)",
+                          low=0.0, low_open=True, high=10e-6),
+        "linearize": Param(bool, True, "", "feed-forward linearization on/off"),
+        "variant": Param(str, "relaxation", "", "CCO topology",
+                         choices=("relaxation", "ring")),
+        "vdd_v": Param(float, 0.8, "V", "supply (HERMES 0.8 V, FACTS.md); v_cm = vdd/2",
+                       low=0.3, high=2.0),
+        "temperature_c": Param(float, 27.0, "degC", "temperature (generic level-1 cards)",
+                               low=-55.0, high=150.0),
+    },
+    outputs={
+        "count": Output("1", "signed toggle count in the window"),
+        "frequency_hz": Output("Hz", "toggle rate"),
+        "energy_j": Output("J", "supply energy over the window"),
+        "q_in_c": Output("C", "input charge over the window"),
+        "q_per_count_c": Output("C", "input charge per count"),
+        "v_out_v": Output("V", "CCO output (waveform)", waveform=True, default=False),
+        "v_in_v": Output("V", "input node voltage (waveform)", waveform=True, default=False),
+        "time_s": Output("s", "time axis of the waveforms", waveform=True, default=False),
+    },
+    run_fn=_adc_run,
+    netlist_fn=_adc_netlist,
+    analyses=("tran",),
+)
+
+
+# ------------------------------------------------------------------------------------
 # test-only target: a tiny resistive array with injectable faults
 # ------------------------------------------------------------------------------------
 
@@ -378,7 +573,8 @@ FAULT_PROBE = Target(
 )
 
 
-TARGETS: dict[str, Target] = {t.name: t for t in (CROSSBAR_OP, FAULT_PROBE)}
+TARGETS: dict[str, Target] = {t.name: t for t in (CROSSBAR_OP, DAC_LINE, CCO_ADC,
+                                                   FAULT_PROBE)}
 
 
 def register(target: Target) -> Target:
