@@ -385,7 +385,7 @@ class AdcResult:
     """One conversion. ``frequency_hz`` is the toggle rate (counts per second);
     ``energy_j`` is vdd times the supply charge over the window (behavioural
     amplifier excluded, its replica bias included); ``conversion_time_s`` is the
-    integration window plus the time from the last toggle... see :func:`convert`."""
+    integration window (the ripple-counter read-out is not modelled)."""
 
     count: int
     frequency_hz: float
