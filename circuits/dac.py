@@ -361,6 +361,7 @@ def _pulse(circuit: Circuit, name: str, node: str, v_idle: float, v_active: floa
         rise_time=cfg.t_rise_s, fall_time=cfg.t_fall_s,
         pulse_width=width - (cfg.t_rise_s + cfg.t_fall_s) / 2,
         period=10 * cfg.t_stop_s,
+        dc_offset=v_idle,       # an operating point (.op) sees the idle line
     )
 
 
@@ -513,6 +514,20 @@ class DacResult:
     time_s: np.ndarray = field(repr=False)
     i_line_a: np.ndarray = field(repr=False)
     v_drive_v: np.ndarray = field(repr=False)
+
+    def scalars(self) -> dict[str, float]:
+        """The scalar figures as a flat dict (for sweep stores): charge, energies
+        (total and per source, ``energy_<source>_j``), edges, timing."""
+        out: dict[str, float] = {
+            "code": float(self.code), "n_cells": float(self.n_cells),
+            "charge_c": self.charge_c, "ideal_charge_c": self.ideal_charge_c,
+            "charge_error_rel": self.charge_error_rel, "t_eff_s": self.t_eff_s,
+            "energy_j": self.energy_j, "energy_drawn_j": self.energy_drawn_j,
+            "t_rise_s": self.t_rise_s, "t_fall_s": self.t_fall_s,
+            "sim_time_s": self.sim_time_s, "n_points": float(self.n_points),
+        }
+        out.update({f"energy_{k}_j": v for k, v in self.energy_by_source_j.items()})
+        return out
 
     @property
     def charge_error_rel(self) -> float:

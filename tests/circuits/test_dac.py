@@ -295,3 +295,21 @@ def test_config_dict_and_toml_round_trip(tmp_path):
     with pytest.raises(ValueError, match="v_reed_v"):
         PwmDacConfig.from_dict({"v_reed_v": 0.2})
     assert cfg.max_code == 127 and math.isclose(cfg.t_stop_s, 130e-9)
+
+
+def test_operating_point_sees_the_idle_line():
+    """A .op of any design (e.g. for a DC decomposition) has the line at v_cm."""
+    for cfg in (BEHAV, INV):
+        d = dac_line_design(cfg, -90, 3, G)
+        d.analysis = ".op"
+        d.saves = [v for v in d.saves if v != "time"]
+        res = d.simulate()
+        assert abs(res.scalar("v(l0)") - cfg.v_cm_v) < 1e-6
+        assert max(abs(res.scalar(f"vs{k}#branch")) for k in (1, 2, 3)) < 1e-12
+
+
+def test_result_scalars():
+    r = simulate_line(BEHAV, 4, 2, G)
+    s = r.scalars()
+    assert s["charge_c"] == r.charge_c and s["energy_vcm_out_j"] > 0
+    assert all(isinstance(v, float) for v in s.values())
