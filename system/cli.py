@@ -1,2 +1,201 @@
-def main() -> int:
+"""The ``aimc`` command line.
+
+Subcommands are registered by small functions that take the argparse subparsers object;
+to add one, write::
+
+    @command
+    def _my_cmd(sub: argparse._SubParsersAction) -> None:
+        p = sub.add_parser("mycmd", help="...")
+        p.add_argument(...)
+        p.set_defaults(func=_run_mycmd)   # _run_mycmd(args) -> int; import heavy modules inside
+
+Each handler lazily imports what it needs, so ``aimc --help`` stays fast. Errors a user can
+cause (bad file, bad parameter, unsupported operator, a network that does not fit) are
+printed as one line ``aimc: error: ...`` with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+Registrar = Callable[[Any], None]
+COMMANDS: list[Registrar] = []
+
+
+def command(fn: Registrar) -> Registrar:
+    """Register a subcommand (decorator)."""
+    COMMANDS.append(fn)
+    return fn
+
+
+def _add_arch(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--arch", metavar="CONFIG.toml",
+                   help="cluster configuration (TOML); default: the seed-001 cluster")
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.add_argument("--plots", metavar="DIR", help="write plots (PNG) into DIR")
+
+
+def _load_arch(args: argparse.Namespace):
+    from .config import ClusterConfig
+
+    return ClusterConfig.load(args.arch) if args.arch else ClusterConfig()
+
+
+# ---- eval ---------------------------------------------------------------------------------
+def builtin_networks() -> dict[str, Callable[[], Any]]:
+    from .mobilenetv2 import mobilenetv2
+    from .paper import bottleneck_network
+
+    return {
+        "mobilenetv2": mobilenetv2,
+        "mobilenetv2_0.5": lambda: mobilenetv2(0.5),
+        "mobilenetv2_0.75": lambda: mobilenetv2(0.75),
+        "bottleneck": bottleneck_network,
+    }
+
+
+def load_network(spec: str):
+    nets = builtin_networks()
+    if spec in nets:
+        return nets[spec]()
+    if spec.lower().endswith(".onnx"):
+        from .onnx_import import load_onnx
+
+        return load_onnx(spec)
+    raise ValueError(f"unknown network {spec!r}: give a built-in name ({', '.join(nets)}) "
+                     "or a path to an .onnx file")
+
+
+@command
+def _eval_cmd(sub: Any) -> None:
+    p = sub.add_parser("eval", help="evaluate a network on the cluster (latency, energy, IMAs)",
+                       description="Map, pack and time a network on the heterogeneous cluster.")
+    p.add_argument("network", help="built-in name (mobilenetv2, bottleneck, ...) or FILE.onnx")
+    _add_arch(p)
+    p.add_argument("--tile", metavar="TILE.h5",
+                   help="IMA job latency/energy from a SPICE-fitted tile model (aimc.surrogate)")
+    p.add_argument("--mapping", choices=["cores", "ima", "hybrid", "ima_dw"],
+                   help="override the configuration's layer mapping")
+    p.add_argument("--op", choices=["500MHz", "250MHz"], help="operating point")
+    p.add_argument("--n-ima", type=int, help="number of IMAs (0: as many as needed)")
+    p.add_argument("--dump-arch", metavar="FILE.toml",
+                   help="write the configuration used to FILE.toml (to edit and pass to --arch)")
+    p.set_defaults(func=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .cluster import evaluate
+
+    cfg = _load_arch(args)
+    if args.op:
+        cfg = cfg.with_op(args.op)
+    if args.mapping:
+        cfg = dataclasses.replace(cfg, mapping=args.mapping)
+    if args.n_ima is not None:
+        cfg = dataclasses.replace(cfg, ima=dataclasses.replace(cfg.ima, n_ima=args.n_ima))
+    cfg.validate()
+    job_model = None
+    if args.tile:
+        from .ima import load_tile_model
+
+        job_model = load_tile_model(args.tile)
+    net = load_network(args.network)
+    res = evaluate(net, cfg, job_model=job_model)
+    if args.dump_arch:
+        cfg.dump(args.dump_arch)
+    plots: list[str] = []
+    if args.plots:
+        from .report import plot_network
+
+        plots = [str(p) for p in plot_network(res, args.plots)]
+    if args.json:
+        d = res.to_dict()
+        d["plots"] = plots
+        print(json.dumps(d, indent=1))
+    else:
+        from .report import network_table
+
+        print(network_table(res))
+        for p in plots:
+            print(f"plot: {p}")
     return 0
+
+
+# ---- reproduce ------------------------------------------------------------------------------
+@command
+def _reproduce_cmd(sub: Any) -> None:
+    p = sub.add_parser("reproduce", help="reproduce the published figures (seed 001 / 004)",
+                       description="Print published vs simulated figures with % error.")
+    p.add_argument("experiment",
+                   choices=["roofline", "bottleneck", "mobilenetv2", "dutycycle", "all"])
+    _add_arch(p)
+    p.set_defaults(func=_run_reproduce)
+
+
+def _run_reproduce(args: argparse.Namespace) -> int:
+    from .experiments import EXPERIMENTS, run
+
+    cfg = _load_arch(args)
+    names = list(EXPERIMENTS) if args.experiment == "all" else [args.experiment]
+    reps = [run(n, cfg) for n in names]
+    plots: dict[str, list[str]] = {}
+    if args.plots:
+        from .report import plot_reproduction
+
+        for r in reps:
+            plots[r.name] = [str(p) for p in plot_reproduction(r, args.plots)]
+    if args.json:
+        out = {r.name: {**r.to_dict(), "plots": plots.get(r.name, [])} for r in reps}
+        if len(reps) == 1:
+            out = out[reps[0].name]
+        print(json.dumps(out, indent=1, default=float))
+    else:
+        from .report import reproduction_table
+
+        for r in reps:
+            print(reproduction_table(r))
+            for p in plots.get(r.name, []):
+                print(f"plot: {p}")
+            print()
+        worst = max((abs(row.error_pct) for r in reps for row in r.rows), default=0.0)
+        n = sum(len(r.rows) for r in reps)
+        within = sum(abs(row.error_pct) <= 10 for r in reps for row in r.rows)
+        print(f"{within}/{n} figures within 10 % of the paper (worst {worst:.1f} %)")
+    return 0
+
+
+# ---- entry point ----------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aimc", description="SPICE-in-the-loop co-simulation of analog in-memory computing")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for reg in COMMANDS:
+        reg(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, RuntimeError, TypeError, KeyError) as exc:
+        print(f"aimc: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+
+__all__ = ["COMMANDS", "build_parser", "command", "main", "Path"]
