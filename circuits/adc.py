@@ -139,6 +139,44 @@ class CcoAdcConfig:
             out[f.name] = v
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CcoAdcConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise ValueError naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown CCO-ADC parameter(s) {unknown}")
+        kw = dict(data)
+        if isinstance(kw.get("mosfets"), dict):
+            kw["mosfets"] = MosfetModels(**kw["mosfets"])
+        return cls(**kw)
+
+    def to_toml(self) -> str:
+        """TOML text (``[mosfets]`` as a table; None values omitted)."""
+        d = self.to_dict()
+        mos = d.pop("mosfets")
+        lines = [f"{k} = {_toml_value(v)}" for k, v in d.items()]
+        lines.append("")
+        lines.append("[mosfets]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in mos.items() if v is not None]
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_toml(cls, text: str) -> CcoAdcConfig:
+        import tomllib
+
+        return cls.from_dict(tomllib.loads(text))
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
 
 # ------------------------------------------------------------------ sub-circuits
 def _g(x: float) -> str:

@@ -173,3 +173,10 @@ def test_bad_inputs_raise_before_any_netlist(tmp_path, current, window):
     with pytest.raises(ValueError):
         adc_design(CcoAdcConfig(), current, window).write(tmp_path, "never")
     assert not list(tmp_path.iterdir())
+
+
+def test_config_toml_round_trip_and_unknown_key():
+    cfg = CcoAdcConfig(variant="ring", linearize=False, c_int_f=10e-15)
+    assert CcoAdcConfig.from_toml(cfg.to_toml()) == cfg
+    with pytest.raises(ValueError, match="c_int_pf"):
+        CcoAdcConfig.from_dict({"c_int_pf": 1.0})
