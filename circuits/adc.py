@@ -2,13 +2,16 @@
 
 Two variants share one front end (FACTS.md, HERMES core, JSSC 2022):
 
-* **front end** -- a class-AB (class-B with a tiny dead zone) regulator holds the
-  line ``inp`` at ``v_cm_v`` for either current polarity: an NMOS sinks a positive
-  line current, a PMOS sources a negative one; their gates are driven by an error
-  amplifier (behavioural: a clamped high-gain VCVS whose gate bias tracks a replica
-  diode, so a PDK's threshold is followed). Mirror copies of the conducting device,
-  scaled by ``alpha``, deliver ``alpha*|i|`` to the oscillator; a comparator on the
-  regulator error gives the sign (HERMES: a Schmitt trigger records the sign).
+* **front end** -- a class-AB regulator (class-B with a 20 mV dead zone, so no
+  quiescent current reaches the oscillator) holds the line ``inp`` at ``v_cm_v`` for
+  either current polarity: an NMOS sinks a positive line current, a PMOS sources a
+  negative one; their gates are driven by an error amplifier (behavioural: a VCVS of
+  gain ``a_reg`` clamped to the rails, whose gate bias tracks replica diodes so a
+  PDK's threshold is followed). ``c_comp_f`` on the line keeps the Cgd loop stable;
+  the line error is ``(Vov + v_reg_offset_v)/a_reg`` (about 6 mV at 100 uA). Mirror
+  copies of the conducting device, scaled by ``alpha``, deliver ``alpha*|i|`` to the
+  oscillator; a comparator on the regulator error gives the sign (HERMES: a Schmitt
+  trigger records the sign).
 * **relaxation** -- ``alpha*|i|`` charges ``C1`` and ``C2`` alternately; each
   capacitor drives a trip NMOS on one node of a cross-coupled inverter latch. When
   the charging capacitor reaches the trip point the latch flips, resets that
@@ -126,7 +129,9 @@ class CcoAdcConfig:
 
     @property
     def q_unit_nominal_c(self) -> float:
-        """First-order charge per toggle at the input, C*v_trip/alpha (C), v_trip ~ 0.4 V."""
+        """First-order charge per toggle at the input, C*v_trip/alpha (C), v_trip ~ 0.4 V,
+        ignoring the ~5 fF of device parasitics on each integration node: the generic
+        design measures 31 fC (use :func:`fit_q_unit` on simulated counts)."""
         return self.c_int_f * 0.4 / self.alpha
 
     def to_dict(self) -> dict[str, Any]:
