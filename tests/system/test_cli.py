@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from aimc.system.cli import COMMANDS, build_parser, main
+from aimc.system.onnx_examples import small_cnn_graph
+
+
+def test_eval_json(capsys):
+    assert main(["eval", "mobilenetv2", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    for key in ("latency_s", "energy_j", "inferences_per_s", "n_ima", "layers"):
+        assert key in d
+    assert d["n_ima"] == 34
+    assert d["latency_s"] == pytest.approx(sum(lay["latency_s"] for lay in d["layers"]))
+
+
+def test_eval_table_and_plots(capsys, tmp_path):
+    assert main(["eval", "bottleneck", "--plots", str(tmp_path), "--dump-arch",
+                 str(tmp_path / "a.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "latency" in out and "pw_expand" in out
+    assert list(tmp_path.glob("*.png")) and (tmp_path / "a.toml").exists()
+    # the dumped architecture loads back
+    assert main(["eval", "bottleneck", "--arch", str(tmp_path / "a.toml"), "--json"]) == 0
+
+
+def test_eval_onnx_file(tmp_path, capsys):
+    import onnx
+
+    p = tmp_path / "net.onnx"
+    onnx.save(small_cnn_graph(), p)
+    assert main(["eval", str(p), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["n_ima"] == 1 and len(d["layers"]) == 6
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["eval", "nosuchnet"], "unknown network"),
+    (["eval", "mobilenetv2", "--n-ima", "3"], "needs 34 IMAs"),
+    (["eval", "mobilenetv2", "--tile", "/nonexistent/tile.h5"], "tile"),
+])
+def test_errors_are_one_line(capsys, argv, msg):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("aimc: error:") and msg in err
+
+
+def test_bad_arch(tmp_path, capsys):
+    p = tmp_path / "bad.toml"
+    p.write_text("[ima]\nbus_bits = 100\n")
+    assert main(["eval", "mobilenetv2", "--arch", str(p)]) == 2
+    assert "power of two" in capsys.readouterr().err
+    p.write_text("n_cores = 0\n")
+    assert main(["reproduce", "roofline", "--arch", str(p)]) == 2
+
+
+def test_reproduce_json(capsys):
+    assert main(["reproduce", "dutycycle", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    row = {r["key"]: r for r in d["rows"]}["st_battery_days"]
+    assert row["published"] == 363 and abs(row["error_pct"]) < 1
+
+
+def test_dispatcher_is_extensible():
+    names = set(build_parser()._subparsers._group_actions[0].choices)
+    assert {"eval", "reproduce"} <= names
+    assert len(COMMANDS) >= 2
