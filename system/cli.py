@@ -9,7 +9,9 @@ to add one, write::
         p.add_argument(...)
         p.set_defaults(func=_run_mycmd)   # _run_mycmd(args) -> int; import heavy modules inside
 
-Each handler lazily imports what it needs, so ``aimc --help`` stays fast. Errors a user can
+or, from another package, give a module a ``register(subparsers)`` function and add its
+name to ``EXTERNAL_COMMANDS``. Each handler lazily imports what it needs, so
+``aimc --help`` stays fast. Errors a user can
 cause (bad file, bad parameter, unsupported operator, a network that does not fit) are
 printed as one line ``aimc: error: ...`` with exit status 2.
 """
@@ -171,6 +173,23 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- subcommands that live elsewhere in aimc -------------------------------------------------
+#: modules providing ``register(subparsers)``; imported when the parser is built, so they
+#: must keep their top-level imports light (argparse/json) and import the rest in handlers
+EXTERNAL_COMMANDS: tuple[str, ...] = ("aimc.circuits.sweep_cli",)
+
+
+def _register_external(sub: Any) -> None:
+    import importlib
+
+    for mod_name in EXTERNAL_COMMANDS:
+        try:
+            mod = importlib.import_module(mod_name)
+        except ImportError:  # pragma: no cover - a package left out of an install
+            continue
+        mod.register(sub)
+
+
 # ---- entry point ----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -178,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for reg in COMMANDS:
         reg(sub)
+    _register_external(sub)
     return parser
 
 

@@ -84,3 +84,20 @@ def test_defaults_are_the_calibration():
     cur = current_values()
     for k, v in fit.values.items():
         assert cur[k] == pytest.approx(v, rel=0.01), k
+
+
+def test_dse_sweep_and_pareto():
+    from aimc.system.dse import DEFAULT_AXES, grid, pareto, sweep, with_field
+
+    cfgs = grid(DEFAULT_AXES)
+    assert len(cfgs) == 1000
+    small = grid({"ima.bus_bits": (32, 128), "n_cores": (1, 8)})
+    rows = sweep(bottleneck_network(), small, processes=1)
+    by = {(r["bus_bits"], r["n_cores"]): r for r in rows}
+    assert by[128, 8]["latency_s"] < by[32, 1]["latency_s"]
+    front = pareto(rows)
+    assert front and all("error" not in r for r in front)
+    with pytest.raises(ValueError, match="unknown configuration field"):
+        with_field(ClusterConfig(), "ima.nope", 1)
+    with pytest.raises(ValueError):
+        grid({"ima.bus_bits": (48,)})
