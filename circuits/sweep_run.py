@@ -274,13 +274,17 @@ def dask_point(target: str, index: int, params: dict[str, Any], outputs: list[st
 
 
 def run_dask(tasks: Iterable[Task], target: str, outputs: list[str], address: str,
-             timeout_s: float, on_outcome: OnOutcome, grace_s: float | None = None) -> None:
-    """Run ``tasks`` on the Dask cluster at ``address``; outcomes in any order."""
+             timeout_s: float, on_outcome: OnOutcome, grace_s: float | None = None) -> int:
+    """Run ``tasks`` on the Dask cluster at ``address``; outcomes in any order.
+
+    Returns the number of Dask workers the cluster had when the sweep started.
+    """
     from distributed import Client, as_completed
 
     grace = default_grace_s(timeout_s) if grace_s is None else grace_s
     tag = uuid.uuid4().hex[:8]
     with Client(address, timeout="30s") as client:
+        n_workers = len(client.scheduler_info().get("workers", {}))
         futures = {}
         for index, params in tasks:
             fut = client.submit(dask_point, target, index, params, outputs, timeout_s, grace,
@@ -295,6 +299,7 @@ def run_dask(tasks: Iterable[Task], target: str, outputs: list[str], address: st
                 on_outcome(PointOutcome(index, "failed",
                                         f"dask: {type(exc).__name__}: {exc}", worker="dask"))
             fut.release()
+    return n_workers
 
 
 # ------------------------------------------------------------------------------------
@@ -398,8 +403,8 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
 
         outputs = spec.outputs()
         if scheduler:
-            run_dask(tasks, spec.generator, outputs, scheduler, spec.timeout_s, on_outcome,
-                     grace_s)
+            n_workers = run_dask(tasks, spec.generator, outputs, scheduler, spec.timeout_s,
+                                 on_outcome, grace_s)
         else:
             run_local(tasks, spec.generator, outputs, n_workers, spec.timeout_s, on_outcome,
                       grace_s)
@@ -425,5 +430,5 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
         points_per_s=len(run_outcomes) / wall if wall > 0 else 0.0,
         spice_s=float(sum(o.sim_time_s for o in ok_run)),
         worker_s=float(sum(o.wall_time_s for o in ok_run)),
-        workers=n_workers if not scheduler else 0, scheduler=scheduler, failures=failures,
+        workers=n_workers, scheduler=scheduler, failures=failures,
     )
