@@ -15,6 +15,7 @@ import time
 import numpy as np
 from aimc.circuits.adc import (
     CcoAdcConfig,
+    calibration_model,
     fit_calibration,
     fit_q_unit,
     inl_lsb,
@@ -38,6 +39,8 @@ def main() -> None:
     total = time.perf_counter() - t0
     a, b, c = fit_calibration(cur, f)
     inl = inl_lsb(cur, n, window)
+    # after a digital calibration with the fitted model (what HERMES does per ADC)
+    inl_cal = n - calibration_model(cur, *fit_calibration(cur, f, relative=False)) * window
     out = {
         "variant": args.variant, "linearize": not args.raw, "points": args.points,
         "workers": args.workers, "total_s": round(total, 2),
@@ -45,6 +48,7 @@ def main() -> None:
         "A_hz_per_a": a, "A_mhz_per_ua": round(a / 1e12, 3), "B_per_a": round(b, 1),
         "B_over_A_s": b / a, "C_hz": round(c, 1),
         "q_unit_c": fit_q_unit(cur, n, window), "inl_max_lsb": round(float(np.abs(inl).max()), 2),
+        "inl_calibrated_max_lsb": round(float(np.abs(inl_cal).max()), 2),
         "f_min_hz": float(f[0]), "f_max_hz": float(f[-1]), "count_max": int(n[-1]),
         "energy_min_j": float(e[0]), "energy_max_j": float(e[-1]),
     }

@@ -35,6 +35,7 @@ Units are SI throughout (A, V, F, Ohm, s, J, m).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
@@ -488,11 +489,12 @@ def calibration_model(i: np.ndarray, a: float, b: float, c: float) -> np.ndarray
     return a * x / (1.0 + b * x) + c
 
 
-def fit_calibration(currents: Sequence[float],
-                    freqs: Sequence[float]) -> tuple[float, float, float]:
+def fit_calibration(currents: Sequence[float], freqs: Sequence[float],
+                    relative: bool = True) -> tuple[float, float, float]:
     """Least-squares fit of :func:`calibration_model`; returns ``(A, B, C)``.
 
-    Residuals are weighted relatively (sigma = f). ``A`` (Hz/A) is the small-signal
+    Residuals are relative (sigma = f) by default, absolute with ``relative=False``
+    (which minimizes the calibrated INL in LSB). ``A`` (Hz/A) is the small-signal
     gain (1/Q_unit), ``B`` (1/A) the saturation
     (``B/A`` is the delay per toggle in s), ``C`` (Hz) the offset."""
     from scipy.optimize import curve_fit
@@ -503,10 +505,14 @@ def fit_calibration(currents: Sequence[float],
         raise ValueError(f"need >= 3 (current, frequency) pairs, got {x.size} and {y.size}")
     nz = x > 0
     a0 = float(np.median(y[nz] / x[nz])) if nz.any() else 1.0
-    # relative residuals: a count error matters as much at 1 uA as at 100 uA
-    sigma = np.maximum(np.abs(y), 1e-3 * max(float(np.max(np.abs(y))), 1.0))
-    popt, _ = curve_fit(calibration_model, x, y, p0=(a0, 0.0, 0.0), sigma=sigma,
-                        maxfev=20000)
+    if relative:  # every point counts as much in %: a surrogate's view
+        sigma = np.maximum(np.abs(y), 1e-3 * max(float(np.max(np.abs(y))), 1.0))
+    else:         # every point counts as much in Hz (= LSB): an INL view
+        sigma = np.ones_like(y)
+    with warnings.catch_warnings():  # the covariance is not used
+        warnings.simplefilter("ignore")
+        popt, _ = curve_fit(calibration_model, x, y, p0=(a0, 0.0, 0.0), sigma=sigma,
+                            maxfev=20000)
     return float(popt[0]), float(popt[1]), float(popt[2])
 
 
