@@ -278,3 +278,22 @@ def _plot_dutycycle(rep: Reproduction, outdir: Path) -> list[Path]:
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     return [_save(fig, outdir / "dutycycle.png")]
+
+
+def markdown_table(reps: list[Reproduction]) -> str:
+    """Published-vs-simulated table in Markdown (for the README)."""
+    lines = ["| experiment | figure | published | simulated | error | status | source |",
+             "|---|---|---|---|---|---|---|"]
+    for rep in reps:
+        for r in rep.rows:
+            if r.band:
+                hi = "" if math.isinf(r.band[1]) else f"{r.band[1]:.3g}"
+                lo = "" if r.band[0] == 0 else f"{r.band[0]:.3g}"
+                pub = f"{lo}–{hi}" if lo and hi else (f"> {lo}" if lo else f"< {hi}")
+            else:
+                pub = f"{r.published:.4g}"
+            err = ("in range" if r.band and r.error_pct == 0 else f"{r.error_pct:+.1f} %")
+            unit = "" if r.unit in ("", "x") else f" {r.unit}"
+            lines.append(f"| {rep.name} | {r.label}{unit} | {pub} | {r.simulated:.4g} | {err} "
+                         f"| {r.status} | {r.source} |")
+    return "\n".join(lines)

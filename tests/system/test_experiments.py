@@ -10,6 +10,11 @@ KNOWN_OUTLIERS = {"bn_eff_cjob8", "bn_eff_hybrid", "bn_hybrid_vs_cjob16_area",
                   "bn_imadw_vs_hybrid_eff"}
 
 
+def test_summary_line():
+    s = ex.mobilenet_summary()
+    assert "34 IMAs (paper 34)" in s and "paper 10.1 ms" in s and "paper 482 uJ" in s
+
+
 @pytest.fixture(scope="module")
 def reps():
     return {n: ex.run(n) for n in ex.EXPERIMENTS}
