@@ -293,12 +293,11 @@ def _toml_value(v: Any) -> str:
 
 
 def dumps_toml(data: dict[str, Any], prefix: str = "") -> str:
+    """TOML text for a dict of scalars and (nested) tables of scalars."""
     scalars = [(k, v) for k, v in data.items() if not isinstance(v, dict)]
     tables = [(k, v) for k, v in data.items() if isinstance(v, dict)]
-    lines = [f"{k} = {_toml_value(v)}" for k, v in scalars]
-    out = "\n".join(lines)
+    blocks = ["\n".join(f"{k} = {_toml_value(v)}" for k, v in scalars)] if scalars else []
     for k, v in tables:
         name = f"{prefix}.{k}" if prefix else k
-        body = dumps_toml(v, name)
-        out += ("\n\n" if out else "") + f"[{name}]\n" + body
-    return out + ("\n" if out and not out.endswith("\n") else "")
+        blocks.append(f"[{name}]\n" + dumps_toml(v, name).rstrip("\n"))
+    return "\n\n".join(blocks) + "\n"
