@@ -16,14 +16,27 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
+# ngspice >= 40 built with KLU: Sparse 1.3 (ngspice 39, Debian bookworm) needs seconds to
+# order a 64x64 crossbar mesh and hours at 256x256; KLU does it in milliseconds.
+# On bookworm the KLU build (ngspice 46) comes from bookworm-backports.
+NGLIB = $(firstword $(wildcard $(NGSPICE_LIBRARY_PATH) /usr/lib/*/libngspice.so /usr/lib/libngspice.so /usr/local/lib/libngspice.so /opt/homebrew/lib/libngspice.dylib))
+
 ngspice:
-	@if [ -n "$$NGSPICE_LIBRARY_PATH" ] || ls /usr/lib/*/libngspice.so /usr/lib/libngspice.so /usr/local/lib/libngspice.so /opt/homebrew/lib/libngspice.dylib >/dev/null 2>&1; then \
-	  command -v ngspice >/dev/null || echo "note: the ngspice executable is missing (only benchmarks need it)"; \
+	@lib="$(NGLIB)"; \
+	if [ -n "$$lib" ] && grep -q "KLU Direct" "$$lib" 2>/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing ngspice with apt-get"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ngspice libngspice0 libngspice0-dev; \
+	  . /etc/os-release; target=""; \
+	  if [ "$$VERSION_CODENAME" = bookworm ]; then \
+	    echo "deb http://deb.debian.org/debian bookworm-backports main" > /etc/apt/sources.list.d/aimc-bookworm-backports.list; \
+	    target="-t bookworm-backports"; \
+	  fi; \
+	  echo "installing ngspice (with KLU) via apt-get $$target"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$target ngspice libngspice0 libngspice0-dev; \
+	elif [ -n "$$lib" ]; then \
+	  echo "note: $$lib has no KLU solver: large crossbars will be slow (install ngspice >= 40)"; \
 	else \
 	  echo "ngspice (with its shared library) is missing. Install it, then re-run:"; \
+	  echo "  Debian 12:     sudo apt-get install -t bookworm-backports ngspice libngspice0 libngspice0-dev"; \
 	  echo "  Debian/Ubuntu: sudo apt-get install ngspice libngspice0 libngspice0-dev"; \
 	  echo "  macOS:         brew install ngspice"; \
 	  echo "  conda:         conda install -c conda-forge ngspice ngspice-lib"; \

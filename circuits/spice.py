@@ -43,7 +43,9 @@ class SpiceError(RuntimeError):
 
     def __init__(self, summary: str, ngspice_message: str = "") -> None:
         self.ngspice_message = ngspice_message.strip()
-        text = summary if not self.ngspice_message else f"{summary}\nngspice said:\n{self.ngspice_message}"
+        text = summary
+        if self.ngspice_message:
+            text = f"{summary}\nngspice said:\n{self.ngspice_message}"
         super().__init__(text)
 
 

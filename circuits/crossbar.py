@@ -1,0 +1,530 @@
+"""Crossbar generator: rows x cols of 1R or 1T1R cells with wire parasitics.
+
+Topology (all names in SI units; see ``docs``/README for a drawing):
+
+* Input (row) line ``r``: an ideal source sets the driver voltage, ``r_driver_ohm``
+  in series, then one wire segment of ``r_wire_row_ohm`` before every cell, so the
+  cell in column ``c`` sits ``c + 1`` segments away from its driver.
+* Output (column) line ``c``: one wire segment of ``r_wire_col_ohm`` after every
+  cell towards the sense end at the bottom (below the last physical row), so the
+  cell in row ``r`` sits ``Rp - r`` segments away from the sense end.
+* The sense end is held at ``v_cm_v`` by an ideal source or by a finite-gain
+  regulator (line error = I·r_out/(1+gain)); a 0 V sense source measures the current
+  the regulator delivers *into* the line, ``I = sum G·(V_line - V_row)``.
+* Signed inputs as in HERMES (FACTS.md): input ``x`` in [-1, 1] drives its line to
+  ``v_cm - x·v_read``, so positive inputs add current; the HERMES cell's negative
+  devices sit on a complementary line driven to ``v_cm + x·v_read``.
+
+Weight encodings and the shape of the ``conductances`` argument:
+
+* ``single``       (R, C): one device per weight (unsigned weights).
+* ``differential`` (2, R, C): G+ and G- on paired output lines; out = I+ - I-.
+* ``hermes``       (4, R, C): G1+, G2+, G1-, G2- per cell (8T4R unit cell);
+  weight = (G1+ + G2+) - (G1- + G2-).
+
+Large arrays are emitted as raw SPICE text inside the PySpice circuit (one
+vectorised pass, no Python object per element) because PySpice's object model is
+the bottleneck at 256x256 (NOTES-ngspice.md); ``Design.circuit`` is still a PySpice
+``Circuit``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from aimc.circuits.devices import device_from_name
+from aimc.circuits.models import GENERIC, MosfetModels
+from aimc.circuits.netlist import Design
+from aimc.circuits.safety import (
+    check_array_positive,
+    check_choice,
+    check_finite,
+    check_name,
+    check_positive,
+)
+from PySpice.Spice.Netlist import Circuit
+
+CELLS = ("1R", "1T1R")
+ENCODINGS = ("single", "differential", "hermes")
+DEVICES = ("linear", "pcm", "rram")
+REGULATORS = ("ideal", "finite")
+
+
+@dataclass
+class CrossbarConfig:
+    """Electrical parameters of a crossbar (logical ``rows`` x ``cols`` weights).
+
+    Defaults follow the HERMES core (FACTS.md): 0.8 V supply with the summing lines
+    at mid-rail, 0.2 V read voltage, PCM conductances up to 25 µS.
+    """
+
+    rows: int
+    cols: int
+    cell: str = "1R"
+    encoding: str = "single"
+    device: str = "linear"
+    device_params: dict[str, float] = field(default_factory=dict)
+    r_wire_row_ohm: float = 0.0      # per cell pitch, input lines
+    r_wire_col_ohm: float = 0.0      # per cell pitch, output lines
+    c_wire_row_f: float = 0.0        # per segment, transient only
+    c_wire_col_f: float = 0.0
+    r_driver_ohm: float = 0.0        # driver output resistance
+    v_cm_v: float = 0.4              # summing-line voltage: mid-rail of 0.8 V (HERMES)
+    v_read_v: float = 0.2            # FACTS.md: IBM chips read at 0.1-0.4 V; HERMES 0.2 V
+    regulator: str = "ideal"
+    regulator_gain: float = 1000.0   # finite-gain regulator: open-loop gain
+    regulator_r_out_ohm: float = 1000.0
+    v_wordline_v: float = 1.2        # 1T1R gate drive (boosted word line)
+    access_w_m: float = 0.5e-6
+    access_l_m: float = 0.1e-6
+    mosfets: MosfetModels = field(default_factory=lambda: GENERIC)
+    temperature_c: float = 27.0
+    name: str = "crossbar"
+
+    def __post_init__(self) -> None:
+        for attr in ("rows", "cols"):
+            v = getattr(self, attr)
+            if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{attr} must be a positive integer, got {v!r}")
+        check_choice(self.cell, CELLS, "cell type")
+        check_choice(self.encoding, ENCODINGS, "weight encoding")
+        check_choice(self.device, DEVICES, "device model")
+        check_choice(self.regulator, REGULATORS, "regulator")
+        for attr in ("r_wire_row_ohm", "r_wire_col_ohm", "c_wire_row_f", "c_wire_col_f",
+                     "r_driver_ohm"):
+            check_positive(getattr(self, attr), attr, allow_zero=True)
+        for attr in ("v_read_v", "regulator_gain", "regulator_r_out_ohm", "v_wordline_v",
+                     "access_w_m", "access_l_m"):
+            check_positive(getattr(self, attr), attr)
+        check_finite(self.v_cm_v, "v_cm_v")
+        check_finite(self.temperature_c, "temperature_c")
+        check_name(self.name, "circuit name")
+        # fail now, not when the netlist is written
+        self.device_model()
+
+    # -- derived shapes ------------------------------------------------------------
+    @property
+    def n_devices(self) -> int:
+        """Devices per weight: 1, 2 or 4."""
+        return {"single": 1, "differential": 2, "hermes": 4}[self.encoding]
+
+    @property
+    def physical_shape(self) -> tuple[int, int, int]:
+        """(devices in parallel per crosspoint, physical rows, physical columns)."""
+        if self.encoding == "single":
+            return 1, self.rows, self.cols
+        if self.encoding == "differential":
+            return 1, self.rows, 2 * self.cols
+        return 2, 2 * self.rows, self.cols
+
+    def conductance_shape(self) -> tuple[int, ...]:
+        if self.encoding == "single":
+            return (self.rows, self.cols)
+        return (self.n_devices, self.rows, self.cols)
+
+    def device_model(self):
+        return device_from_name(self.device, **self.device_params)
+
+
+# ----------------------------------------------------------------------------------
+# weights <-> conductances, inputs <-> line voltages
+# ----------------------------------------------------------------------------------
+
+def check_conductances(cfg: CrossbarConfig, g: np.ndarray) -> np.ndarray:
+    g = np.asarray(g, dtype=float)
+    if g.shape != cfg.conductance_shape():
+        raise ValueError(
+            f"conductances have shape {g.shape}, but a {cfg.rows}x{cfg.cols} "
+            f"'{cfg.encoding}' crossbar needs {cfg.conductance_shape()}"
+        )
+    return check_array_positive(g, "conductance_s")
+
+
+def check_inputs(cfg: CrossbarConfig, x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=float)
+    if x.shape != (cfg.rows,):
+        raise ValueError(f"inputs have shape {x.shape}, expected ({cfg.rows},)")
+    bad = ~np.isfinite(x) | (np.abs(x) > 1.0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"inputs must be finite and in [-1, 1]; x[{i}] = {x[i]!r}")
+    return x
+
+
+def weights_to_conductances(w: np.ndarray, encoding: str, g_max_s: float = 25e-6,
+                            g_min_s: float = 0.1e-6) -> np.ndarray:
+    """Map weights in [-1, 1] to device conductances for an encoding.
+
+    ``single`` needs w >= 0: G = g_min + w·(g_max - g_min). ``differential``: the
+    positive part on G+, the negative on G-, both at least g_min. ``hermes``: the
+    positive part on both G1+ and G2+ (and the negative on G1-, G2-), so the
+    effective weight is 2·w·(g_max - g_min). Defaults: PCM 0-25 µS (FACTS.md) with
+    a 0.1 µS reset floor (0.1-10 µS range of the 64-core chip).
+    """
+    check_choice(encoding, ENCODINGS, "weight encoding")
+    w = np.asarray(w, dtype=float)
+    if not np.all(np.isfinite(w)) or np.any(np.abs(w) > 1):
+        raise ValueError("weights must be finite and in [-1, 1]")
+    check_positive(g_min_s, "g_min_s")
+    if g_max_s <= g_min_s:
+        raise ValueError(f"g_max_s ({g_max_s}) must exceed g_min_s ({g_min_s})")
+    span = g_max_s - g_min_s
+    if encoding == "single":
+        if np.any(w < 0):
+            raise ValueError("the 'single' encoding holds unsigned weights; use "
+                             "'differential' or 'hermes' for signed weights")
+        return g_min_s + w * span
+    gp = g_min_s + np.clip(w, 0, None) * span
+    gn = g_min_s + np.clip(-w, 0, None) * span
+    if encoding == "differential":
+        return np.stack([gp, gn])
+    return np.stack([gp, gp, gn, gn])
+
+
+def effective_weights(cfg: CrossbarConfig, g: np.ndarray) -> np.ndarray:
+    """Signed conductance matrix W (R, C) so that ideal currents are Wᵀ·(x·v_read)."""
+    g = np.asarray(g, dtype=float)
+    if cfg.encoding == "single":
+        return g
+    if cfg.encoding == "differential":
+        return g[0] - g[1]
+    return g[0] + g[1] - g[2] - g[3]
+
+
+def physical_conductances(cfg: CrossbarConfig, g: np.ndarray) -> np.ndarray:
+    """Conductances laid out as (P, Rp, Cp) on the physical lines (see module doc)."""
+    g = np.asarray(g, dtype=float)
+    p, rp, cp = cfg.physical_shape
+    if cfg.encoding == "single":
+        return g[None, :, :]
+    out = np.empty((p, rp, cp))
+    if cfg.encoding == "differential":
+        out[0, :, 0::2] = g[0]
+        out[0, :, 1::2] = g[1]
+    else:
+        out[0, 0::2, :] = g[0]
+        out[1, 0::2, :] = g[1]
+        out[0, 1::2, :] = g[2]
+        out[1, 1::2, :] = g[3]
+    return out
+
+
+def row_drive(cfg: CrossbarConfig, x: np.ndarray) -> np.ndarray:
+    """Voltage *below* v_cm of each physical row: u such that V_row = v_cm - u."""
+    u = np.asarray(x, dtype=float) * cfg.v_read_v
+    if cfg.encoding == "hermes":
+        out = np.empty(2 * cfg.rows)
+        out[0::2] = u
+        out[1::2] = -u
+        return out
+    return u
+
+
+def combine_outputs(cfg: CrossbarConfig, i_phys: np.ndarray) -> np.ndarray:
+    """Logical output currents from physical column currents (last axis)."""
+    if cfg.encoding == "differential":
+        return i_phys[..., 0::2] - i_phys[..., 1::2]
+    return i_phys
+
+
+# ----------------------------------------------------------------------------------
+# netlist
+# ----------------------------------------------------------------------------------
+
+def _fmt(v: np.ndarray | float) -> np.ndarray:
+    return np.char.mod("%.12g", np.asarray(v, dtype=float))
+
+
+def _row_nodes(cfg: CrossbarConfig) -> np.ndarray:
+    """(Rp, Cp) names of the row-line node at each crosspoint."""
+    _, rp, cp = cfg.physical_shape
+    r = np.arange(rp)[:, None]
+    c = np.arange(cp)[None, :]
+    if cfg.r_wire_row_ohm > 0:
+        return np.char.add(np.char.add(np.char.add("r", r.astype(str)), "_"),
+                           np.broadcast_to(c, (rp, cp)).astype(str))
+    return np.broadcast_to(np.char.add("d", r.astype(str)), (rp, cp))
+
+
+def _col_nodes(cfg: CrossbarConfig) -> np.ndarray:
+    """(Rp, Cp) names of the column-line node at each crosspoint."""
+    _, rp, cp = cfg.physical_shape
+    r = np.arange(rp)[:, None]
+    c = np.arange(cp)[None, :]
+    if cfg.r_wire_col_ohm > 0:
+        return np.char.add(np.char.add(np.char.add("c", np.broadcast_to(c, (rp, cp)).astype(str)),
+                                       "_"), np.broadcast_to(r, (rp, cp)).astype(str))
+    return np.broadcast_to(np.char.add("o", c.astype(str)), (rp, cp))
+
+
+def _array_lines(cfg: CrossbarConfig, gp: np.ndarray) -> list[str]:
+    """Wires, cells (and access transistors) as SPICE lines."""
+    p, rp, cp = cfg.physical_shape
+    lines: list[str] = []
+    rn = _row_nodes(cfg)
+    cn = _col_nodes(cfg)
+    # row wires: d{r} -> r{r}_0 -> r{r}_1 ...
+    if cfg.r_wire_row_ohm > 0:
+        rw = f"{cfg.r_wire_row_ohm:.12g}"
+        for r in range(rp):
+            nodes = [f"d{r}"] + list(rn[r])
+            lines += [f"Rwr{r}_{c} {nodes[c]} {nodes[c + 1]} {rw}" for c in range(cp)]
+            if cfg.c_wire_row_f > 0:
+                cw = f"{cfg.c_wire_row_f:.12g}"
+                lines += [f"Cwr{r}_{c} {nodes[c + 1]} 0 {cw}" for c in range(cp)]
+    # column wires: c{c}_0 -> c{c}_1 ... -> o{c}
+    if cfg.r_wire_col_ohm > 0:
+        cwr = f"{cfg.r_wire_col_ohm:.12g}"
+        for c in range(cp):
+            nodes = list(cn[:, c]) + [f"o{c}"]
+            lines += [f"Rwc{c}_{r} {nodes[r]} {nodes[r + 1]} {cwr}" for r in range(rp)]
+            if cfg.c_wire_col_f > 0:
+                cw = f"{cfg.c_wire_col_f:.12g}"
+                lines += [f"Cwc{c}_{r} {nodes[r]} 0 {cw}" for r in range(rp)]
+    # cells
+    dev = cfg.device_model()
+    rr, cc = np.meshgrid(np.arange(rp), np.arange(cp), indexing="ij")
+    for k in range(p):
+        tag = np.char.add(np.char.add(np.char.add(f"{k}_", rr.astype(str)), "_"), cc.astype(str))
+        if cfg.cell == "1R":
+            top, bot = rn, cn
+        else:
+            top, bot = rn, np.char.add("t", tag)
+        names = tag
+        g = gp[k]
+        if cfg.device == "linear":
+            res = _fmt(1.0 / g)
+            lines += [f"Rc{n} {a} {b} {r}" for n, a, b, r in zip(
+                names.ravel(), top.ravel(), bot.ravel(), res.ravel(), strict=True)]
+        else:
+            # device current flows n+ -> n- as current(V(n+) - V(n-)): the column
+            # side is n+ so that positive current flows out of the output line
+            lines += [dev.spice(f"c{n}", b, a, float(gv))
+                      for n, a, b, gv in zip(names.ravel(), top.ravel(), bot.ravel(),
+                                             g.ravel(), strict=True)]
+        if cfg.cell == "1T1R":
+            w, ln = f"{cfg.access_w_m:.6g}", f"{cfg.access_l_m:.6g}"
+            mos = cfg.mosfets.nmos
+            lines += [f"Ma{n} {d} wl {s} 0 {mos} w={w} l={ln}"
+                      for n, d, s in zip(tag.ravel(), np.char.add("t", tag).ravel(),
+                                         cn.ravel(), strict=True)]
+    return lines
+
+
+def _periphery_lines(cfg: CrossbarConfig) -> list[str]:
+    """Vcm reference, regulators and sense sources of every output line."""
+    _, rp, cp = cfg.physical_shape
+    lines = [f"Vcm vcm 0 {cfg.v_cm_v:.12g}"]
+    if cfg.cell == "1T1R":
+        lines.append(f"Vwl wl 0 {cfg.v_wordline_v:.12g}")
+    for c in range(cp):
+        if cfg.regulator == "ideal":
+            lines.append(f"Vs{c} vcm o{c} 0")
+        else:
+            # V(g) = Vcm + A·(Vcm - V(o)); r_out from g to the line -> error I·r/(1+A)
+            lines.append(f"Ereg{c} g{c} vcm vcm o{c} {cfg.regulator_gain:.12g}")
+            lines.append(f"Vs{c} g{c} m{c} 0")
+            lines.append(f"Rreg{c} m{c} o{c} {cfg.regulator_r_out_ohm:.12g}")
+    return lines
+
+
+def _driver_lines(cfg: CrossbarConfig, sources: list[str]) -> list[str]:
+    """One source per physical row (``sources[r]`` is its value text) + r_driver."""
+    lines = []
+    for r, src in enumerate(sources):
+        if cfg.r_driver_ohm > 0:
+            lines.append(f"Vd{r} s{r} 0 {src}")
+            lines.append(f"Rd{r} s{r} d{r} {cfg.r_driver_ohm:.12g}")
+        else:
+            lines.append(f"Vd{r} d{r} 0 {src}")
+    return lines
+
+
+def output_vectors(cfg: CrossbarConfig) -> list[str]:
+    """ngspice vectors of the physical output-line currents (into the lines)."""
+    _, _, cp = cfg.physical_shape
+    return [f"vs{c}#branch" for c in range(cp)]
+
+
+def driver_vectors(cfg: CrossbarConfig) -> list[str]:
+    _, rp, _ = cfg.physical_shape
+    return [f"vd{r}#branch" for r in range(rp)]
+
+
+def _base_circuit(cfg: CrossbarConfig, gp: np.ndarray, drivers: list[str]) -> Circuit:
+    circuit = Circuit(cfg.name)
+    lines = []
+    if cfg.cell == "1T1R":
+        lines += cfg.mosfets.spice_lines()
+    lines += _periphery_lines(cfg)
+    lines += _driver_lines(cfg, drivers)
+    lines += _array_lines(cfg, gp)
+    circuit.raw_spice = "\n".join(lines)
+    return circuit
+
+
+def _options(cfg: CrossbarConfig) -> list[str]:
+    return [f".options temp={cfg.temperature_c:.6g} tnom={cfg.temperature_c:.6g}"]
+
+
+def crossbar_design(cfg: CrossbarConfig, conductances: np.ndarray, x: np.ndarray) -> Design:
+    """Operating-point netlist: every row driven at v_cm - x·v_read (DC)."""
+    g = check_conductances(cfg, conductances)
+    x = check_inputs(cfg, x)
+    gp = physical_conductances(cfg, g)
+    u = row_drive(cfg, x)
+    drivers = [f"{cfg.v_cm_v - ui:.12g}" for ui in u]
+    circuit = _base_circuit(cfg, gp, drivers)
+    saves = output_vectors(cfg) + driver_vectors(cfg)
+    return Design(circuit, ".op", saves, meta={"kind": "crossbar_op"}, options=_options(cfg))
+
+
+def pwm_sources(cfg: CrossbarConfig, codes: np.ndarray, t_lsb_s: float,
+                t_edge_s: float) -> list[str]:
+    """PWL source text per physical row for signed codes (pulse of |code|·t_lsb).
+
+    The pulse starts at t_edge after 0 (so the first rise is inside the window)
+    and each edge takes ``t_edge_s``; the level is v_cm ∓ v_read by the code's sign.
+    """
+    codes = np.asarray(codes)
+    sign = np.sign(codes).astype(float)
+    if cfg.encoding == "hermes":
+        s2 = np.empty(2 * cfg.rows)
+        s2[0::2], s2[1::2] = sign, -sign
+        mags = np.repeat(np.abs(codes), 2)
+        sign = s2
+    else:
+        mags = np.abs(codes)
+    out = []
+    vcm = cfg.v_cm_v
+    for s, m in zip(sign, mags, strict=True):
+        if m == 0 or s == 0:
+            out.append(f"{vcm:.12g}")
+            continue
+        lvl = vcm - s * cfg.v_read_v
+        t0 = t_edge_s
+        t1 = t0 + t_edge_s
+        t2 = t0 + m * t_lsb_s
+        t3 = t2 + t_edge_s
+        out.append(f"PWL(0 {vcm:.12g} {t0:.6e} {vcm:.12g} {t1:.6e} {lvl:.12g} "
+                   f"{t2:.6e} {lvl:.12g} {t3:.6e} {vcm:.12g})")
+    return out
+
+
+def check_codes(cfg: CrossbarConfig, codes: np.ndarray, n_bits: int = 8) -> np.ndarray:
+    codes = np.asarray(codes)
+    lim = 2 ** (n_bits - 1) - 1
+    if codes.shape != (cfg.rows,):
+        raise ValueError(f"codes have shape {codes.shape}, expected ({cfg.rows},)")
+    if not np.all(np.isfinite(codes.astype(float))) or np.any(codes != np.round(codes)):
+        raise ValueError("codes must be integers")
+    if np.any(np.abs(codes) > lim):
+        i = int(np.argmax(np.abs(codes) > lim))
+        raise ValueError(f"code {codes[i]!r} at row {i} is out of range -{lim}..{lim} "
+                         f"(signed {n_bits}-bit: sign + magnitude)")
+    return codes.astype(int)
+
+
+def crossbar_pwm_design(cfg: CrossbarConfig, conductances: np.ndarray, codes: np.ndarray,
+                        t_lsb_s: float = 1e-9, t_edge_s: float = 20e-12,
+                        window_s: float | None = None, t_step_s: float = 10e-12) -> Design:
+    """Transient netlist: PWM inputs (behavioral sources with finite edges).
+
+    The output-line charges are ∫ i dt of the sense sources over the window.
+    """
+    g = check_conductances(cfg, conductances)
+    codes = check_codes(cfg, codes)
+    check_positive(t_lsb_s, "t_lsb_s")
+    check_positive(t_edge_s, "t_edge_s")
+    check_positive(t_step_s, "t_step_s")
+    gp = physical_conductances(cfg, g)
+    span = int(np.max(np.abs(codes))) * t_lsb_s + 3 * t_edge_s
+    window = window_s if window_s is not None else max(span, t_lsb_s) + 2 * t_edge_s
+    check_positive(window, "window_s")
+    circuit = _base_circuit(cfg, gp, pwm_sources(cfg, codes, t_lsb_s, t_edge_s))
+    saves = ["time"] + output_vectors(cfg) + driver_vectors(cfg)
+    return Design(circuit, f".tran {t_step_s:.6e} {window:.6e} 0 {t_step_s:.6e}",
+                  saves[1:], meta={"kind": "crossbar_pwm", "window_s": window},
+                  options=_options(cfg))
+
+
+@dataclass
+class CrossbarResult:
+    """Operating point of a crossbar.
+
+    ``i_out_a``: logical output currents (A, positive = into the line from the
+    regulator); ``i_phys_a``: every physical output line; ``power_w``: power
+    dissipated in the array, wires and drivers (sources' Σ(V - v_cm)·I).
+    """
+
+    i_out_a: np.ndarray
+    i_phys_a: np.ndarray
+    i_rows_a: np.ndarray
+    power_w: float
+    sim_time_s: float
+
+
+def simulate_op(cfg: CrossbarConfig, conductances: np.ndarray, x: np.ndarray,
+                timeout_s: float = 600.0) -> CrossbarResult:
+    """Build and run the operating point; return output currents and power."""
+    design = crossbar_design(cfg, conductances, x)
+    res = design.simulate(timeout_s)
+    i_phys = np.array([res.scalar(v) for v in output_vectors(cfg)])
+    # V-source branch current flows + -> - through the source: a row source
+    # delivers -I into its line.
+    i_rows = -np.array([res.scalar(v) for v in driver_vectors(cfg)])
+    u = row_drive(cfg, np.asarray(x, dtype=float))
+    # driver at v_cm - u delivers i_rows; regulators at v_cm deliver i_phys
+    power = float(np.sum(-u * i_rows))
+    return CrossbarResult(combine_outputs(cfg, i_phys), i_phys, i_rows, power, res.sim_time_s)
+
+
+@dataclass
+class CrossbarPwmResult:
+    """Integrated output-line charge (C) over a PWM window, and the source energy."""
+
+    q_out_c: np.ndarray
+    q_phys_c: np.ndarray
+    energy_j: float
+    time_s: np.ndarray
+    i_phys_a: np.ndarray
+    sim_time_s: float
+
+
+def simulate_pwm(cfg: CrossbarConfig, conductances: np.ndarray, codes: np.ndarray,
+                 t_lsb_s: float = 1e-9, t_edge_s: float = 20e-12,
+                 window_s: float | None = None, t_step_s: float = 10e-12,
+                 timeout_s: float = 600.0) -> CrossbarPwmResult:
+    """Run the PWM transient and integrate each output line's current."""
+    design = crossbar_pwm_design(cfg, conductances, codes, t_lsb_s, t_edge_s, window_s,
+                                 t_step_s)
+    res = design.simulate(timeout_s)
+    t = res["time"]
+    i_phys = np.stack([res[v] for v in output_vectors(cfg)])
+    q_phys = np.trapezoid(i_phys, t, axis=1)
+    # energy delivered by the row sources relative to v_cm (dissipated in the array):
+    # Σ_r ∫ (V_r(t) - v_cm)·i_r(t) dt, with V_r(t) rebuilt from the PWL definition
+    codes = check_codes(cfg, codes)
+    v_rows = _pwl_values(cfg, codes, t_lsb_s, t_edge_s, t)
+    e = float(sum(np.trapezoid((v_rows[r] - cfg.v_cm_v) * -res[v], t)
+                  for r, v in enumerate(driver_vectors(cfg))))
+    return CrossbarPwmResult(combine_outputs(cfg, q_phys), q_phys, e, t, i_phys, res.sim_time_s)
+
+
+def _pwl_values(cfg: CrossbarConfig, codes: np.ndarray, t_lsb_s: float, t_edge_s: float,
+                t: np.ndarray) -> np.ndarray:
+    srcs = pwm_sources(cfg, codes, t_lsb_s, t_edge_s)
+    out = np.empty((len(srcs), len(t)))
+    for r, s in enumerate(srcs):
+        if not s.startswith("PWL"):
+            out[r] = float(s)
+            continue
+        vals = [float(v) for v in s[4:-1].split()]
+        out[r] = np.interp(t, vals[0::2], vals[1::2])
+    return out
+
+
+def ideal_currents(cfg: CrossbarConfig, conductances: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Ideal (no wire, linear device) logical currents Wᵀ·(x·v_read)."""
+    return effective_weights(cfg, conductances).T @ (np.asarray(x, float) * cfg.v_read_v)
