@@ -108,6 +108,10 @@ def _run_eval(args: argparse.Namespace) -> int:
         from .ima import load_tile_model
 
         job_model = load_tile_model(args.tile)
+        if job_model.rows != job_model.cols:
+            raise ValueError(f"tile model {args.tile!r} is {job_model.rows}x{job_model.cols}; "
+                             "only square crossbars are supported")
+        cfg = dataclasses.replace(cfg, ima=dataclasses.replace(cfg.ima, size=job_model.rows))
     net = load_network(args.network)
     res = evaluate(net, cfg, job_model=job_model)
     if args.dump_arch:

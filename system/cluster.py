@@ -259,8 +259,9 @@ def _ima_layer(layer: Layer, cfg: ClusterConfig, ctx: _Ctx) -> LayerResult:
         n_row_tiles = math.ceil(rows / ima.size)
         for tile in tiles:
             frac = tile.rows / full_rows
+            # the tile reads its share of the window's contiguous runs
             t_nseg = max(1, math.ceil(n_seg * frac))
-            t_seg = math.ceil(tile.rows / t_nseg) if n_seg * frac < 1 else seg
+            t_seg = min(seg, math.ceil(tile.rows / t_nseg))
             jt = job_timing((t_seg, t_nseg), tile.cols, ima.bus_bytes, ctx.f,
                             ctx.job_model.latency_s(tile.rows, tile.cols), ima.pipelined,
                             ima.handshake_cycles)
@@ -303,6 +304,10 @@ def evaluate(net: Network, cfg: ClusterConfig, job_model: ImaJobModel | None = N
             e_full_j=cfg.ima.e_full_j, share_fixed=cfg.ima.share_fixed,
             share_row=cfg.ima.share_row, share_col=cfg.ima.share_col,
             share_cell=cfg.ima.share_cell)
+    if job_model.rows != cfg.ima.size or job_model.cols != cfg.ima.size:
+        raise ValueError(
+            f"the IMA job model is for a {job_model.rows}x{job_model.cols} tile but "
+            f"ima.size = {cfg.ima.size}; set ima.size to match (square tiles only)")
     if pack is None:
         pack = pack_network(net, cfg)
     if pack is not None and cfg.ima.n_ima and pack.n_ima > cfg.ima.n_ima:

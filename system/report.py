@@ -21,6 +21,34 @@ def _si(v: float, unit: str) -> str:
     return f"{v:.3g} {unit}"
 
 
+def _details(rep: Reproduction) -> list[str]:
+    """Experiment-specific detail under the table (Fig. 7 grid, Fig. 9/10 breakdown)."""
+    out: list[str] = []
+    if rep.name == "bottleneck":
+        m = rep.data["mappings"]
+        layers = list(next(iter(m.values()))["layers"])
+        out.append("")
+        out.append(f"{'mapping':14s} {'GOPS':>7s} {'TOPS/W':>7s} {'GOPS/mm2':>9s}  "
+                   + "  ".join(f"{n + ' [kcyc]':>18s}" for n in layers))
+        for name, d in m.items():
+            cells = "  ".join(
+                f"{d['layers'][n]['cycles'] / 1e3:9.1f} ({d['layers'][n]['target']:5s})"
+                for n in layers)
+            out.append(f"{name:14s} {d['gops']:7.2f} {d['tops_per_w']:7.3f} "
+                       f"{d['gops_per_mm2']:9.2f}  {cells}")
+    elif rep.name == "roofline":
+        out.append("")
+        out.append("GOPS at 100 % array utilisation:   " + " ".join(
+            f"{b:>6d}b" for b in (32, 64, 128, 256, 512)))
+        for op in ("500MHz", "250MHz"):
+            for ex in ("sequential", "pipelined"):
+                vals = [s["points"][-1]["gops"] for s in rep.data["series"]
+                        if s["op"] == op and s["execution"] == ex]
+                out.append(f"  {op} {ex:10s}                   "
+                           + " ".join(f"{v:7.0f}" for v in vals))
+    return out
+
+
 def reproduction_table(rep: Reproduction) -> str:
     lines = [rep.title, "-" * len(rep.title),
              f"{'figure':60s} {'published':>11s} {'simulated':>11s} {'error':>8s}  status"]
@@ -29,7 +57,7 @@ def reproduction_table(rep: Reproduction) -> str:
         err = "in range" if r.band and r.error_pct == 0 else f"{r.error_pct:+.1f}%"
         unit = f" {r.unit}" if r.unit and r.unit != "x" else (" x" if r.unit == "x" else "")
         lines.append(f"{r.label + unit:60s} {pub:>11s} {r.simulated:11.4g} {err:>8s}  {r.status}")
-    return "\n".join(lines)
+    return "\n".join(lines + _details(rep))
 
 
 def network_table(res: NetworkResult) -> str:

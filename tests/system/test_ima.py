@@ -71,3 +71,33 @@ def test_frequency_does_not_change_compute_time():
     # compute-bound: the latency is set by the 130 ns MVM, not the clock (+ handshake/config)
     assert lv.latency_s == pytest.approx(hv.latency_s, rel=0.05)
     assert math.isclose(hv.gops, lv.gops, rel_tol=0.05)
+
+
+class _FlatModel:
+    """A stand-in tile model: 100 ns and 5 nJ per job whatever the size."""
+
+    rows = 256
+    cols = 256
+
+    def latency_s(self, rows: int, cols: int) -> float:
+        return 100e-9
+
+    def energy_j(self, rows: int, cols: int) -> float:
+        return 5e-9
+
+
+def test_custom_job_model_is_used():
+    from aimc.system.mobilenetv2 import mobilenetv2
+
+    r = evaluate(mobilenetv2(), ClusterConfig(), job_model=_FlatModel())
+    jobs = sum(lr.jobs for lr in r.layers)
+    assert r.energy_by_block()["ima_analog"] == pytest.approx(jobs * 5e-9)
+    ref = evaluate(mobilenetv2(), ClusterConfig())
+    assert r.latency_s < ref.latency_s  # 100 ns < 130 ns jobs
+
+
+def test_job_model_size_mismatch():
+    m = _FlatModel()
+    m.rows = m.cols = 128
+    with pytest.raises(ValueError, match="ima.size"):
+        evaluate(roofline_network(0.5), ClusterConfig(), job_model=m)
