@@ -251,7 +251,9 @@ def _ima_layer(layer: Layer, cfg: ClusterConfig, ctx: _Ctx) -> LayerResult:
         n_seg, seg = layer.kh, layer.kw * cin_block
     else:
         n_seg, seg = layer.kh * layer.kw, cin_block
-    t_cyc = cfg_cyc = ps_cyc = jobs = n_tiles = 0
+    cfg_cyc = ps_cyc = jobs = n_tiles = 0
+    tile_cycles: list[int] = []
+    bus = cfg.ima_port_bytes()
     e_an = 0.0
     bytes_moved = 0
     for name, rows, cols in ima_matrices(layer, cfg):
@@ -262,11 +264,11 @@ def _ima_layer(layer: Layer, cfg: ClusterConfig, ctx: _Ctx) -> LayerResult:
             # the tile reads its share of the window's contiguous runs
             t_nseg = max(1, math.ceil(n_seg * frac))
             t_seg = min(seg, math.ceil(tile.rows / t_nseg))
-            jt = job_timing((t_seg, t_nseg), tile.cols, ima.bus_bytes, ctx.f,
+            jt = job_timing((t_seg, t_nseg), tile.cols, bus, ctx.f,
                             ctx.job_model.latency_s(tile.rows, tile.cols), ima.pipelined,
                             ima.handshake_cycles)
             n = layer.out_pixels
-            t_cyc += jt.fill + n * jt.per_job
+            tile_cycles.append(jt.fill + n * jt.per_job)
             cfg_cyc += cfg.cores.accel_config_cycles
             jobs += n
             n_tiles += 1
@@ -275,10 +277,23 @@ def _ima_layer(layer: Layer, cfg: ClusterConfig, ctx: _Ctx) -> LayerResult:
         if n_row_tiles > 1:  # partial sums of row tiles added on the cores
             ps_cyc += sw.partial_sum_cycles((n_row_tiles - 1) * layer.out_pixels * cols,
                                             cfg.n_cores, cfg.cores)
-    cyc = {"ima": t_cyc, "config": cfg_cyc, "cores": ps_cyc}
-    energy = {"ima_analog": e_an, "ima_digital": ctx.p_ima_dig * t_cyc / ctx.f,
+    busy = sum(tile_cycles)  # every streamer's active time (energy)
+    wall = _makespan(tile_cycles, ima.ports)  # tiles run one per port at a time (latency)
+    cyc = {"ima": wall, "config": cfg_cyc, "cores": ps_cyc}
+    energy = {"ima_analog": e_an, "ima_digital": ctx.p_ima_dig * busy / ctx.f,
               "tcdm": ctx.e_byte * bytes_moved}
     return ctx.finish(layer, "ima", n_tiles, jobs, cyc, energy)
+
+
+def _makespan(durations: list[int], ports: int) -> int:
+    """Longest-processing-time-first list schedule of independent tiles on ``ports``."""
+    if ports <= 1 or len(durations) <= 1:
+        return sum(durations)
+    loads = [0] * min(ports, len(durations))
+    for d in sorted(durations, reverse=True):
+        i = loads.index(min(loads))
+        loads[i] += d
+    return max(loads)
 
 
 def _dwa_layer(layer: Layer, cfg: ClusterConfig, ctx: _Ctx) -> LayerResult:

@@ -50,6 +50,10 @@ class ImaConfig:
     #: FSM handshake between consecutive jobs; calibrated on 958 GOPS (Fig. 7c)
     handshake_cycles: int = 1
     n_ima: int = 0  # 0 = as many IMAs as TILE&PACK needs (seed 001 Sec. VI)
+    #: IMA data interfaces that may stream at the same time. Seed 001 Sec. VI / Fig. 11:
+    #: all IMAs share one interface, one active at a time (1). More is a what-if: a layer's
+    #: tiles are list-scheduled over the ports, which share the TCDM bandwidth
+    ports: int = 1
     c_job: int = 16  # channels per job for depth-wise layers on the IMA (Sec. V-C)
     map_fc: bool = False  # seed 001 Sec. VI maps convolutions only (the 34 IMAs exclude FC)
     area_mm2: float = IMA_AREA_MM2  # FACTS.md: 0.83 mm^2 per IMA (22 nm)
@@ -84,6 +88,8 @@ class ImaConfig:
         if self.execution not in ("sequential", "pipelined"):
             raise ValueError(f"ima.execution must be 'sequential' or 'pipelined', got "
                              f"{self.execution!r}")
+        if self.ports < 1:
+            raise ValueError(f"ima.ports must be >= 1, got {self.ports}")
         if self.n_ima < 0:
             raise ValueError(f"ima.n_ima must be >= 0 (0 = as many as needed), got {self.n_ima}")
         if self.c_job < 1:
@@ -199,11 +205,17 @@ class ClusterConfig:
         f, v = OPERATING_POINTS[name]
         return dataclasses.replace(self, op=OperatingPoint(f, v))
 
+    def ima_port_bytes(self) -> int:
+        """Bytes per cycle one IMA port can stream: its bus, capped by its share of the
+        TCDM (32-bit banks) when several ports stream at once."""
+        share = 4 * self.tcdm_banks // self.ima.ports
+        return max(1, min(self.ima.bus_bytes, share))
+
     def digital_area_mm2(self) -> float:
         """Cluster area without the IMA crossbars (cores, TCDM, interconnect, DWA, rest)."""
         a = self.area
         return (self.n_cores * a.core_mm2 + self.tcdm_kib * a.tcdm_mm2_per_kib
-                + self.ima.bus_bits * a.interconnect_mm2_per_bit + a.other_mm2
+                + self.ima.ports * self.ima.bus_bits * a.interconnect_mm2_per_bit + a.other_mm2
                 + (self.dwa.area_mm2 if self.has_dwa else 0.0))
 
     def ima_area_mm2(self) -> float:

@@ -232,8 +232,18 @@ def mobilenet(cfg: ClusterConfig | None = None) -> tuple[Reproduction, NetworkRe
     pack = [{"index": b.index, "utilization": b.utilization,
              "tiles": [{"name": p.tile.name, "x": p.x, "y": p.y, "rows": p.tile.rows,
                         "cols": p.tile.cols} for p in b.placements]} for b in r.pack.bins]
+    # computing models of Fig. 13 (informative: the text gives no numbers for them)
+    models = {}
+    for label, mapping, cores in (("SW (8 cores)", "cores", cfg.n_cores),
+                                  ("IMA + MCU (1 core)", "hybrid", 1),
+                                  ("SW + IMA", "hybrid", cfg.n_cores),
+                                  ("SW + IMA + DIG. ACC.", "ima_dw", cfg.n_cores)):
+        c = dataclasses.replace(cfg, mapping=mapping, n_cores=cores)
+        m = r if (mapping, cores) == (cfg.mapping, cfg.n_cores) else evaluate(net, c)
+        models[label] = {"inferences_per_s": m.inferences_per_s, "energy_j": m.energy_j,
+                         "latency_s": m.latency_s}
     rep = Reproduction("mobilenetv2", "MobileNetV2 end to end (seed 001 Sec. VI, Tab. I)", rows,
-                       {"pack": pack, "result": r.to_dict()})
+                       {"pack": pack, "result": r.to_dict(), "computing_models": models})
     return rep, r
 
 

@@ -36,6 +36,15 @@ def _details(rep: Reproduction) -> list[str]:
                 for n in layers)
             out.append(f"{name:14s} {d['gops']:7.2f} {d['tops_per_w']:7.3f} "
                        f"{d['gops_per_mm2']:9.2f}  {cells}")
+    elif rep.name == "mobilenetv2":
+        out.append("")
+        out.append("computing models (Fig. 13):")
+        for name, d in rep.data["computing_models"].items():
+            out.append(f"  {name:24s} {d['inferences_per_s']:8.1f} inf/s "
+                       f"{d['energy_j'] * 1e6:9.0f} uJ/inference")
+        res = rep.data["result"]
+        eb = res["energy_by_block_j"]
+        out.append("energy by block: " + ", ".join(f"{k} {v * 1e6:.1f} uJ" for k, v in eb.items()))
     elif rep.name == "roofline":
         out.append("")
         out.append("GOPS at 100 % array utilisation:   " + " ".join(

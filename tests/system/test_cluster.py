@@ -101,3 +101,24 @@ def test_dse_sweep_and_pareto():
         with_field(ClusterConfig(), "ima.nope", 1)
     with pytest.raises(ValueError):
         grid({"ima.bus_bits": (48,)})
+
+
+def test_ports_what_if():
+    from aimc.system.cluster import _makespan
+
+    assert _makespan([5, 4, 3, 3, 3], 1) == 18
+    # LPT: 5->A, 4->B, 3->B (7), 3->A (8), 3->B (10); the optimum {5,4}/{3,3,3} is 9
+    assert _makespan([5, 4, 3, 3, 3], 2) == 10
+    assert _makespan([7], 4) == 7
+    base = ClusterConfig()
+    two = dataclasses.replace(base, ima=dataclasses.replace(base.ima, ports=2))
+    r1, r2 = evaluate(mobilenetv2(), base), evaluate(mobilenetv2(), two)
+    assert r2.latency_s < r1.latency_s
+    # same jobs, same analog energy; interconnect area grows with the ports
+    assert r2.energy_by_block()["ima_analog"] == pytest.approx(r1.energy_by_block()["ima_analog"])
+    assert r2.area_mm2() > r1.area_mm2()
+    # 8 ports x 128 bit exceed 32 banks x 4 B: each port gets 16 B/cycle -> capped
+    eight = dataclasses.replace(base, ima=dataclasses.replace(base.ima, ports=8))
+    assert eight.ima_port_bytes() == 16
+    with pytest.raises(ValueError):
+        dataclasses.replace(base, ima=dataclasses.replace(base.ima, ports=0)).validate()
