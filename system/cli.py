@@ -104,14 +104,16 @@ def _run_eval(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, ima=dataclasses.replace(cfg.ima, n_ima=args.n_ima))
     cfg.validate()
     job_model = None
-    if args.tile:
+    tile = args.tile or cfg.ima.tile_model
+    if tile:
         from .ima import load_tile_model
 
-        job_model = load_tile_model(args.tile)
+        job_model = load_tile_model(tile)
         if job_model.rows != job_model.cols:
-            raise ValueError(f"tile model {args.tile!r} is {job_model.rows}x{job_model.cols}; "
+            raise ValueError(f"tile model {tile!r} is {job_model.rows}x{job_model.cols}; "
                              "only square crossbars are supported")
-        cfg = dataclasses.replace(cfg, ima=dataclasses.replace(cfg.ima, size=job_model.rows))
+        cfg = dataclasses.replace(cfg, ima=dataclasses.replace(cfg.ima, size=job_model.rows,
+                                                               tile_model=tile))
     net = load_network(args.network)
     res = evaluate(net, cfg, job_model=job_model)
     if args.dump_arch:

@@ -313,6 +313,10 @@ def evaluate(net: Network, cfg: ClusterConfig, job_model: ImaJobModel | None = N
              pack: PackResult | None = None) -> NetworkResult:
     """Run ``net`` on the cluster ``cfg``; raises DoesNotFitError if IMAs are too few."""
     cfg.validate()
+    if job_model is None and cfg.ima.tile_model:
+        from .ima import load_tile_model
+
+        job_model = load_tile_model(cfg.ima.tile_model)
     if job_model is None:
         job_model = PaperImaJobModel(
             rows=cfg.ima.size, cols=cfg.ima.size, t_mvm_s=cfg.ima.t_mvm_s,

@@ -28,16 +28,32 @@ OPERATING_POINTS: dict[str, tuple[float, float]] = {
 MAPPINGS = ("cores", "ima", "hybrid", "ima_dw")
 
 
+def f_max_hz(vdd_v: float) -> float:
+    """Highest cluster clock at ``vdd_v``: linear between the two published points
+    (250 MHz at 0.65 V, 500 MHz at 0.8 V; seed 001 Sec. V-B), capped at the design's
+    500 MHz (Sec. V-A: "the maximum operating frequency achievable by the final design")."""
+    (f_lo, v_lo), (f_hi, v_hi) = OPERATING_POINTS["250MHz"], OPERATING_POINTS["500MHz"]
+    f = f_lo + (vdd_v - v_lo) * (f_hi - f_lo) / (v_hi - v_lo)
+    return min(f_hi, f)
+
+
 @dataclass
 class OperatingPoint:
     f_hz: float = 500e6  # seed 001 Sec. V-A: maximum frequency at 0.8 V
     vdd_v: float = 0.80  # seed 001 Sec. V-A
+    #: refuse clocks above f_max_hz(vdd_v); switch off to explore other implementations
+    check_fmax: bool = True
 
     def validate(self) -> None:
         if not (1e6 <= self.f_hz <= 2e9):
             raise ValueError(f"cluster frequency {self.f_hz} Hz is outside 1 MHz..2 GHz")
         if not (0.4 <= self.vdd_v <= 1.2):
             raise ValueError(f"supply {self.vdd_v} V is outside 0.4..1.2 V")
+        if self.check_fmax and self.f_hz > f_max_hz(self.vdd_v) * (1 + 1e-9):
+            raise ValueError(
+                f"{self.f_hz / 1e6:g} MHz is above the {f_max_hz(self.vdd_v) / 1e6:.0f} MHz the "
+                f"cluster reaches at {self.vdd_v:g} V (seed 001: 500 MHz at 0.8 V, 250 MHz at "
+                "0.65 V); lower op.f_hz, raise op.vdd_v, or set op.check_fmax = false")
 
 
 @dataclass
@@ -56,6 +72,9 @@ class ImaConfig:
     ports: int = 1
     c_job: int = 16  # channels per job for depth-wise layers on the IMA (Sec. V-C)
     map_fc: bool = False  # seed 001 Sec. VI maps convolutions only (the 34 IMAs exclude FC)
+    #: SPICE-fitted tile model (HDF5, aimc.surrogate) for the per-job latency and energy;
+    #: "" = the published HERMES figures scaled to 22 nm (ima.PaperImaJobModel)
+    tile_model: str = ""
     area_mm2: float = IMA_AREA_MM2  # FACTS.md: 0.83 mm^2 per IMA (22 nm)
     #: pipelined subsystem costs 5 % more area than sequential (seed 001 Sec. IV-B)
     pipeline_area_overhead: float = 0.05

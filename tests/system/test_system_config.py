@@ -50,3 +50,27 @@ def test_operating_points():
     assert lv.op.f_hz == 250e6 and lv.op.vdd_v == 0.65
     with pytest.raises(ValueError):
         ClusterConfig().with_op("1GHz")
+
+
+def test_fmax_refuses_impossible_clock(tmp_path):
+    from aimc.system.config import f_max_hz
+
+    assert f_max_hz(0.8) == pytest.approx(500e6) and f_max_hz(0.65) == pytest.approx(250e6)
+    assert f_max_hz(1.0) == pytest.approx(500e6)  # the design's maximum
+    p = tmp_path / "fast.toml"
+    p.write_text("[op]\nf_hz = 500e6\nvdd_v = 0.65\n")
+    with pytest.raises(ValueError, match="above the 250 MHz"):
+        ClusterConfig.load(p)
+    p.write_text("[op]\nf_hz = 500e6\nvdd_v = 0.65\ncheck_fmax = false\n")
+    assert ClusterConfig.load(p).op.f_hz == 500e6
+
+
+def test_tile_model_in_config_is_loaded(tmp_path):
+    from aimc.system.cluster import evaluate
+    from aimc.system.paper import roofline_network
+
+    cfg = ClusterConfig()
+    cfg = dataclasses.replace(cfg, ima=dataclasses.replace(cfg.ima,
+                                                           tile_model=str(tmp_path / "t.h5")))
+    with pytest.raises(RuntimeError, match="tile model"):
+        evaluate(roofline_network(0.5), cfg)
