@@ -179,6 +179,63 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- explore (design-space sweep) -----------------------------------------------------------
+@command
+def _explore_cmd(sub: Any) -> None:
+    p = sub.add_parser("explore", help="design-space sweep of cluster configurations",
+                       description="Evaluate a network on a grid of cluster configurations "
+                                   "and print the latency/energy/area Pareto front.")
+    p.add_argument("network", help="built-in name or FILE.onnx")
+    p.add_argument("--axis", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="a swept field, e.g. ima.bus_bits=64,128,256 or op=500MHz,250MHz "
+                        "(repeatable; default: a 1,000-point grid)")
+    p.add_argument("--arch", metavar="CONFIG.toml", help="base configuration")
+    p.add_argument("--processes", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--json", action="store_true", help="all rows as JSON")
+    p.set_defaults(func=_run_explore)
+
+
+def _parse_value(text: str) -> Any:
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def _run_explore(args: argparse.Namespace) -> int:
+    from .dse import DEFAULT_AXES, grid, pareto, sweep
+
+    axes: dict[str, list[Any]] = {}
+    for spec in args.axis:
+        key, sep, vals = spec.partition("=")
+        if not sep or not vals:
+            raise ValueError(f"--axis {spec!r}: expected KEY=V1,V2,...")
+        axes[key.strip()] = [_parse_value(v) for v in vals.split(",")]
+    if args.processes < 1:
+        raise ValueError(f"--processes must be >= 1, got {args.processes}")
+    configs = grid(axes or dict(DEFAULT_AXES), _load_arch(args))
+    rows = sweep(load_network(args.network), configs, processes=args.processes,
+                 progress=not args.json and len(configs) > 200)
+    front = pareto(rows)
+    if args.json:
+        print(json.dumps({"rows": rows, "pareto": front}, indent=1))
+        return 0
+    keys = list(axes or DEFAULT_AXES)
+    print(f"{len(rows)} configurations, {len(front)} on the latency/energy/area Pareto front "
+          f"({sum('error' in r for r in rows)} do not fit)")
+    print(f"{'latency':>10s} {'energy':>10s} {'area':>9s}  configuration")
+    for r in sorted(front, key=lambda r: r["latency_s"])[:40]:
+        conf = ", ".join(f"{k}={r.get(k.split('.')[-1], '')}" for k in keys)
+        print(f"{r['latency_s'] * 1e3:8.3f}ms {r['energy_j'] * 1e6:8.1f}uJ "
+              f"{r['area_mm2']:7.2f}mm2  {conf}")
+    return 0
+
+
 # ---- subcommands that live elsewhere in aimc -------------------------------------------------
 #: modules providing ``register(subparsers)``; imported when the parser is built, so they
 #: must keep their top-level imports light (argparse/json) and import the rest in handlers

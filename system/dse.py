@@ -79,7 +79,9 @@ def _one(cfg: ClusterConfig) -> dict[str, Any]:
     row: dict[str, Any] = {
         "n_cores": cfg.n_cores, "bus_bits": cfg.ima.bus_bits, "f_hz": cfg.op.f_hz,
         "vdd_v": cfg.op.vdd_v, "execution": cfg.ima.execution, "mapping": cfg.mapping,
-        "tcdm_kib": cfg.tcdm_kib, "has_dwa": cfg.has_dwa,
+        "tcdm_kib": cfg.tcdm_kib, "has_dwa": cfg.has_dwa, "ports": cfg.ima.ports,
+        "c_job": cfg.ima.c_job, "multipliers": cfg.dwa.multipliers,
+        "op": f"{cfg.op.f_hz / 1e6:g}MHz",
     }
     try:
         r = evaluate(_NET, cfg, pack=_PACKS[key])

@@ -67,3 +67,15 @@ def test_dispatcher_is_extensible():
     names = set(build_parser()._subparsers._group_actions[0].choices)
     assert {"eval", "reproduce"} <= names
     assert len(COMMANDS) >= 2
+
+
+def test_explore(capsys):
+    argv = ["explore", "bottleneck", "--axis", "ima.bus_bits=32,128", "--axis",
+            "ima.execution=sequential,pipelined", "--processes", "1", "--json"]
+    assert main(argv) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert len(d["rows"]) == 4 and d["pareto"]
+    lat = {(r["bus_bits"], r["execution"]): r["latency_s"] for r in d["rows"]}
+    assert lat[128, "pipelined"] < lat[32, "sequential"]
+    assert main(["explore", "bottleneck", "--axis", "nokey"]) == 2
+    assert "KEY=V1" in capsys.readouterr().err
