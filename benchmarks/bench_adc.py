@@ -40,7 +40,9 @@ def main() -> None:
     a, b, c = fit_calibration(cur, f)
     inl = inl_lsb(cur, n, window)
     # after a digital calibration with the fitted model (what HERMES does per ADC)
-    inl_cal = n - calibration_model(cur, *fit_calibration(cur, f, relative=False)) * window
+    # (fitted on the counts themselves, absolute residuals: the INL view)
+    fit_n = fit_calibration(cur, n / window, relative=False)
+    inl_cal = n - calibration_model(cur, *fit_n) * window
     out = {
         "variant": args.variant, "linearize": not args.raw, "points": args.points,
         "workers": args.workers, "total_s": round(total, 2),

@@ -429,7 +429,8 @@ class AdcResult:
     """One conversion. ``frequency_hz`` is the toggle rate (counts per second);
     ``energy_j`` is vdd times the supply charge over the window (behavioural
     amplifier excluded, its replica bias included); ``conversion_time_s`` is the
-    integration window (the ripple-counter read-out is not modelled)."""
+    integration window (the ripple-counter read-out is not modelled);
+    ``line_error_v`` is the largest deviation of the line from ``v_cm_v`` (V)."""
 
     count: int
     frequency_hz: float
@@ -437,6 +438,7 @@ class AdcResult:
     energy_j: float
     sim_time_s: float
     toggle_times_s: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    line_error_v: float = 0.0
 
 
 def convert(cfg: CcoAdcConfig, current: CurrentInput, window_s: float = 128e-9,
@@ -453,7 +455,8 @@ def convert(cfg: CcoAdcConfig, current: CurrentInput, window_s: float = 128e-9,
     energy = float(-cfg.vdd_v * np.trapezoid(i_dd, t))
     return AdcResult(count=count, frequency_hz=toggle_frequency(tt, window_s),
                      conversion_time_s=float(window_s), energy_j=energy,
-                     sim_time_s=res.sim_time_s, toggle_times_s=tt)
+                     sim_time_s=res.sim_time_s, toggle_times_s=tt,
+                     line_error_v=float(np.max(np.abs(res["v(inp)"] - cfg.v_cm_v))))
 
 
 # --------------------------------------------------------------- transfer curve

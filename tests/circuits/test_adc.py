@@ -95,6 +95,7 @@ def test_negative_current_gives_negative_count(lin_curve):
     n_pos = lin_curve[2][3]
     assert r.count < 0
     assert abs(r.count) == pytest.approx(n_pos, rel=0.06)
+    assert r.line_error_v < 0.010
 
 
 def test_stepped_current_counts_its_charge(lin_curve):
@@ -107,6 +108,8 @@ def test_stepped_current_counts_its_charge(lin_curve):
     t = np.linspace(0, WINDOW, 20001)
     charge = np.trapezoid(np.interp(t, times, amps), t)
     assert r.count == pytest.approx(charge / q_unit, abs=INL_LIN_MAX + 1)
+    # the regulator holds the line: error (Vov + 20 mV)/a_reg, below 10 mV at 80 uA
+    assert r.line_error_v < 0.010
 
 
 def test_ring_variant():
