@@ -50,6 +50,8 @@ class LayerResult:
     energy_j: float
     cycles_by_block: dict[str, int] = field(default_factory=dict)
     energy_by_block: dict[str, float] = field(default_factory=dict)
+    #: bytes moved between TCDM and an accelerator (its streamers)
+    bytes_streamed: int = 0
 
     @property
     def ops(self) -> int:
@@ -62,6 +64,7 @@ class LayerResult:
             "latency_s": self.latency_s, "energy_j": self.energy_j,
             "cycles_by_block": dict(self.cycles_by_block),
             "energy_by_block": dict(self.energy_by_block),
+            "bytes_streamed": self.bytes_streamed,
         }
 
 
@@ -228,7 +231,8 @@ class _Ctx:
         self.n_cores = cfg.n_cores
 
     def finish(self, layer: Layer, target: str, tiles: int, jobs: int,
-               cyc: dict[str, int], energy: dict[str, float]) -> LayerResult:
+               cyc: dict[str, int], energy: dict[str, float],
+               bytes_streamed: int = 0) -> LayerResult:
         cycles = sum(cyc.values())
         t = cycles / self.f
         energy = dict(energy)
@@ -238,7 +242,7 @@ class _Ctx:
         full_e = {k: energy.get(k, 0.0) for k in ENERGY_BLOCKS}
         full_c = {k: cyc.get(k, 0) for k in CYCLE_BLOCKS}
         return LayerResult(layer.name, layer.kind, target, layer.macs, tiles, jobs, cycles, t,
-                           sum(full_e.values()), full_c, full_e)
+                           sum(full_e.values()), full_c, full_e, bytes_streamed)
 
 
 def _ima_layer(layer: Layer, cfg: ClusterConfig, ctx: _Ctx) -> LayerResult:
@@ -282,7 +286,7 @@ def _ima_layer(layer: Layer, cfg: ClusterConfig, ctx: _Ctx) -> LayerResult:
     cyc = {"ima": wall, "config": cfg_cyc, "cores": ps_cyc}
     energy = {"ima_analog": e_an, "ima_digital": ctx.p_ima_dig * busy / ctx.f,
               "tcdm": ctx.e_byte * bytes_moved}
-    return ctx.finish(layer, "ima", n_tiles, jobs, cyc, energy)
+    return ctx.finish(layer, "ima", n_tiles, jobs, cyc, energy, bytes_moved)
 
 
 def _makespan(durations: list[int], ports: int) -> int:
@@ -299,8 +303,9 @@ def _makespan(durations: list[int], ports: int) -> int:
 def _dwa_layer(layer: Layer, cfg: ClusterConfig, ctx: _Ctx) -> LayerResult:
     c = dwa_cycles(layer, cfg.dwa)
     cyc = {"dwa": c, "config": cfg.dwa.config_cycles}
-    energy = {"dwa": ctx.p_dwa * c / ctx.f, "tcdm": ctx.e_byte * dwa_bytes(layer)}
-    return ctx.finish(layer, "dwa", 0, 0, cyc, energy)
+    moved = dwa_bytes(layer)
+    energy = {"dwa": ctx.p_dwa * c / ctx.f, "tcdm": ctx.e_byte * moved}
+    return ctx.finish(layer, "dwa", 0, 0, cyc, energy, moved)
 
 
 def _cores_layer(layer: Layer, cfg: ClusterConfig, ctx: _Ctx, marshal_bytes: int) -> LayerResult:

@@ -219,8 +219,48 @@ def plot_network(res: NetworkResult, outdir: str | Path, stem: str | None = None
     ax.tick_params(axis="x", rotation=30)
     paths = [p1, _save(fig, outdir / f"{stem}_energy.png")]
     if res.pack is not None:
+        paths.append(plot_layer_roofline(res, outdir / f"{stem}_roofline.png"))
         paths.append(plot_pack(res, outdir / f"{stem}_imas.png"))
     return paths
+
+
+def plot_layer_roofline(res: NetworkResult, out: Path) -> Path:
+    """IMA layers on the roofline of the IMA subsystem: operational intensity (ops per
+    streamed byte) vs GOPS. Filled: achieved; hollow: the layer's own compute roof
+    (its ops per job / t_MVM, i.e. its crossbar utilisation) capped by the bus."""
+    plt = _plt()
+    c = res.config
+    pts = []
+    for r in res.layers:
+        if r.target != "ima" or not r.bytes_streamed or not r.jobs:
+            continue
+        oi = r.ops / r.bytes_streamed
+        bw = c.ima_port_bytes() * c.op.f_hz / 1e9 * min(c.ima.ports, r.tiles)
+        roof = min(r.ops / r.jobs / c.ima.t_mvm_s / 1e9 * min(c.ima.ports, r.tiles), bw * oi)
+        pts.append((oi, r.ops / r.latency_s / 1e9, roof, r.name))
+    fig, ax = plt.subplots(figsize=(7, 5))
+    peak = 2 * c.ima.size ** 2 / c.ima.t_mvm_s / 1e9
+    if pts:
+        xs = [p[0] for p in pts]
+        lo, hi = min(xs) / 1.5, max(xs) * 1.5
+        bw = c.ima_port_bytes() * c.op.f_hz / 1e9
+        ax.plot([lo, hi], [bw * lo, bw * hi], "k:", label=f"{c.ima.bus_bits}-bit bus")
+        ax.axhline(peak, c="k", lw=1, label=f"array peak {peak / 1e3:.3f} TOPS")
+        ax.scatter(xs, [p[2] for p in pts], facecolors="none", edgecolors="tab:red", s=30,
+                   label="layer's compute roof (utilisation x peak)")
+        ax.scatter(xs, [p[1] for p in pts], c="tab:blue", s=16, label="achieved")
+        for x, y, _, name in pts:
+            ax.annotate(name, (x, y), fontsize=5, alpha=0.7)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(lo, hi)
+    ax.set_xlabel("operational intensity [op / streamed byte]")
+    ax.set_ylabel("GOPS")
+    ax.set_title(f"{res.network}: IMA layers ({c.op.f_hz / 1e6:g} MHz, {c.ima.bus_bits}-bit, "
+                 f"{c.ima.execution})")
+    ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.3)
+    return _save(fig, out)
 
 
 def plot_pack(res: NetworkResult, out: Path) -> Path:
@@ -260,7 +300,7 @@ def _plot_mobilenet(rep: Reproduction, outdir: Path) -> list[Path]:
     plt = _plt()
     lay = [r for r in res_d["layers"] if r["cycles"] > 0]
     colors = {"ima": "tab:blue", "dwa": "tab:orange", "cores": "tab:green", "none": "tab:gray"}
-    fig, axes = plt.subplots(2, 1, figsize=(14, 6), sharex=True)
+    fig, axes = plt.subplots(3, 1, figsize=(14, 8), sharex=True)
     x = list(range(len(lay)))
     axes[0].bar(x, [r["latency_s"] * 1e3 for r in lay], color=[colors[r["target"]] for r in lay])
     axes[0].set_ylabel("latency [ms]")
@@ -269,8 +309,11 @@ def _plot_mobilenet(rep: Reproduction, outdir: Path) -> list[Path]:
                       "(paper: 10.1 ms, 482 uJ)")
     axes[1].bar(x, [r["energy_j"] * 1e6 for r in lay], color=[colors[r["target"]] for r in lay])
     axes[1].set_ylabel("energy [uJ]")
-    axes[1].set_xticks(x)
-    axes[1].set_xticklabels([r["name"] for r in lay], rotation=90, fontsize=6)
+    axes[2].bar(x, [2 * r["macs"] / r["energy_j"] / 1e9 if r["macs"] else 0 for r in lay],
+                color=[colors[r["target"]] for r in lay])
+    axes[2].set_ylabel("GOPS/W")
+    axes[2].set_xticks(x)
+    axes[2].set_xticklabels([r["name"] for r in lay], rotation=90, fontsize=6)
     p1 = _save(fig, outdir / "mobilenetv2_layers.png")
     # packing figure (Fig. 12b)
     pack = rep.data["pack"]
