@@ -259,6 +259,8 @@ def from_model(model, name: str = "onnx") -> Network:
                     raise UnsupportedOperatorError([(node.name, f"{op} of two activations")])
                 wname = node.input[1] if node.input[1] in const else node.input[0]
                 wt = const[wname]
+                if wname == node.input[0] and op == "MatMul":  # W @ x: rows are W's columns
+                    wt = wt.T
                 if op == "Gemm" and a.get("transB", 0):
                     wt = wt.T
                 if op == "Gemm" and a.get("transA", 0):

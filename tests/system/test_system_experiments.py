@@ -55,3 +55,15 @@ def test_roofline_series_complete(reps):
     for series in s:
         for p in series["points"]:
             assert p["gops"] <= reps["roofline"].data["peak_tops"] * 1e3 * 1.0001
+
+
+def test_reports_and_plots(tmp_path, reps):
+    from aimc.system.report import markdown_table, plot_reproduction, reproduction_table
+
+    md = markdown_table(list(reps.values()))
+    assert md.count("\n") == sum(len(r.rows) for r in reps.values()) + 1
+    assert "| mobilenetv2 | IMAs after TILE&PACK" in md
+    text = reproduction_table(reps["bottleneck"])
+    assert "IMA+DW" in text and "kcyc" in text
+    paths = plot_reproduction(reps["dutycycle"], tmp_path)
+    assert all(p.exists() and p.stat().st_size > 1000 for p in paths)

@@ -109,3 +109,17 @@ def test_resnet50_sized_graph_under_5s():
     assert time.perf_counter() - t0 < 5.0
     assert net.macs == pytest.approx(4.09e9, rel=0.01)
     assert res.n_ima > 300
+
+
+def test_matmul_with_constant_matrix():
+    w = np.arange(8 * 4, dtype=np.float32).reshape(8, 4)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"], name="proj")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                     [1, 10, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10, 4])],
+                          [onnx.numpy_helper.from_array(w, "w")])
+    net = from_model(helper.make_model(g))
+    lay = net.layers[0]
+    assert (lay.kind, lay.cin, lay.cout, lay.out_pixels) == ("fc", 8, 4, 10)
+    assert lay.macs == 10 * 8 * 4
+    np.testing.assert_array_equal(lay.weights, w)
