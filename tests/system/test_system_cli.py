@@ -79,3 +79,27 @@ def test_explore(capsys):
     assert lat[128, "pipelined"] < lat[32, "sequential"]
     assert main(["explore", "bottleneck", "--axis", "nokey"]) == 2
     assert "KEY=V1" in capsys.readouterr().err
+
+
+def test_tile_hook_with_a_surrogate_loader(monkeypatch, capsys, tmp_path):
+    """When aimc.surrogate provides load_tile_model, --tile uses it (size included)."""
+    import aimc.surrogate
+
+    class Tile:
+        rows = cols = 128
+
+        def latency_s(self, rows, cols):
+            return 50e-9
+
+        def energy_j(self, rows, cols):
+            return 1e-9
+
+    seen = []
+    monkeypatch.setattr(aimc.surrogate, "load_tile_model",
+                        lambda path: seen.append(path) or Tile(), raising=False)
+    path = str(tmp_path / "tile.h5")
+    assert main(["eval", "bottleneck", "--tile", path, "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert seen == [path]
+    jobs = sum(lay["jobs"] for lay in d["layers"])
+    assert d["energy_by_block_j"]["ima_analog"] == pytest.approx(jobs * 1e-9)
