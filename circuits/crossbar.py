@@ -258,7 +258,7 @@ def _col_nodes(cfg: CrossbarConfig) -> np.ndarray:
     return np.broadcast_to(np.char.add("o", c.astype(str)), (rp, cp))
 
 
-def _array_lines(cfg: CrossbarConfig, gp: np.ndarray) -> list[str]:
+def array_lines(cfg: CrossbarConfig, gp: np.ndarray) -> list[str]:
     """Wires, cells (and access transistors) as SPICE lines."""
     p, rp, cp = cfg.physical_shape
     lines: list[str] = []
@@ -359,7 +359,7 @@ def _base_circuit(cfg: CrossbarConfig, gp: np.ndarray, drivers: list[str]) -> Ci
         lines += cfg.mosfets.spice_lines()
     lines += _periphery_lines(cfg)
     lines += _driver_lines(cfg, drivers)
-    lines += _array_lines(cfg, gp)
+    lines += array_lines(cfg, gp)
     circuit.raw_spice = "\n".join(lines)
     return circuit
 
