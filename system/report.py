@@ -294,8 +294,6 @@ def plot_pack(res: NetworkResult, out: Path) -> Path:
 
 
 def _plot_mobilenet(rep: Reproduction, outdir: Path) -> list[Path]:
-    from .mobilenetv2 import mobilenetv2  # noqa: F401 - keeps the plot self-contained
-
     res_d = rep.data["result"]
     plt = _plt()
     lay = [r for r in res_d["layers"] if r["cycles"] > 0]
