@@ -67,15 +67,30 @@ class WorkerProcess:
         self.conn = Connection(parent.detach())
         self.ready = False
         self.started = time.monotonic()
-        self.task: Task | None = None
-        self.task_started = 0.0
+        self.inflight: collections.deque[Task] = collections.deque()
+        self.task_started = 0.0     # when the head of ``inflight`` started running
         self.name = ""
         self.ngspice_version = ""
 
+    @property
+    def task(self) -> Task | None:
+        """The point running now (the worker runs its points in order)."""
+        return self.inflight[0] if self.inflight else None
+
     def send(self, task: Task, target: str, outputs: list[str], timeout_s: float) -> None:
-        self.task = task
+        if not self.inflight:
+            self.task_started = time.monotonic()
+        self.inflight.append(task)
+        try:
+            self.conn.send((target, task[0], task[1], outputs, timeout_s))
+        except OSError:
+            pass  # the worker died: seen as EOF on its socket, its points are requeued
+
+    def done(self) -> Task:
+        """The head point finished; the next queued one starts now."""
+        task = self.inflight.popleft()
         self.task_started = time.monotonic()
-        self.conn.send((target, task[0], task[1], outputs, timeout_s))
+        return task
 
     def death_message(self) -> str:
         try:
@@ -133,28 +148,42 @@ def _timeout_outcome(task: Task, timeout_s: float, grace_s: float, w: WorkerProc
 
 def run_local(tasks: Iterable[Task], target: str, outputs: list[str], n_workers: int,
               timeout_s: float, on_outcome: OnOutcome, grace_s: float | None = None,
-              on_worker_start: Callable[[str], None] | None = None) -> None:
-    """Run ``tasks`` on a pool of ``n_workers`` isolated processes; outcomes in any order."""
+              prefetch: int = 1) -> None:
+    """Run ``tasks`` on a pool of ``n_workers`` isolated processes; outcomes in any order.
+
+    Each worker holds up to ``1 + prefetch`` points: it builds the netlist of the next
+    one while ngspice solves the current one. If a worker dies or hangs, the point it
+    was running is recorded (failed / timeout) and its queued points go back to the
+    queue.
+    """
     queue = collections.deque(tasks)
     if not queue:
         return
     grace = default_grace_s(timeout_s) if grace_s is None else grace_s
+    depth = 1 + max(0, prefetch)
     n_workers = max(1, min(n_workers, len(queue)))
-    workers: list[WorkerProcess | None] = [WorkerProcess() for _ in range(n_workers)]
+    workers: list[WorkerProcess] = [WorkerProcess() for _ in range(n_workers)]
     startup_failures = 0
+
+    def requeue(w: WorkerProcess) -> None:
+        # points queued behind the one that failed never ran: they go back first
+        while w.inflight:
+            queue.appendleft(w.inflight.pop())
+
     try:
-        while queue or any(w.task is not None for w in workers):
-            for w in workers:
-                if w.ready and w.task is None and queue:
-                    w.send(queue.popleft(), target, outputs, timeout_s)
-            now = time.monotonic()
-            deadlines = [w.task_started + timeout_s + grace if w.task is not None
-                         else w.started + STARTUP_TIMEOUT_S for w in workers
-                         if w.task is not None or not w.ready]
-            wait_s = max(0.0, min(deadlines) - now) if deadlines else None
+        while queue or any(w.inflight for w in workers):
+            # fill idle workers first, then prefetch
+            for level in range(depth):
+                for w in workers:
+                    if w.ready and len(w.inflight) == level and queue:
+                        w.send(queue.popleft(), target, outputs, timeout_s)
+            deadlines = [w.task_started + timeout_s + grace if w.inflight
+                         else w.started + STARTUP_TIMEOUT_S
+                         for w in workers if w.inflight or not w.ready]
+            wait_s = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             ready = wait([w.conn for w in workers], timeout=wait_s)
             now = time.monotonic()
-            for i, w in enumerate(list(workers)):
+            for i, w in enumerate(workers):
                 replace = False
                 if w.conn in ready:
                     try:
@@ -163,12 +192,12 @@ def run_local(tasks: Iterable[Task], target: str, outputs: list[str], n_workers:
                         msg = None
                     if msg is None:  # the process died
                         text = w.death_message()
-                        if w.task is not None:
-                            o = PointOutcome(w.task[0], "failed",
-                                             text,
-                                             wall_time_s=now - w.task_started, worker=w.name)
-                            w.task = None
-                            on_outcome(o)
+                        if w.inflight:
+                            head = w.inflight.popleft()
+                            on_outcome(PointOutcome(head[0], "failed", text,
+                                                    wall_time_s=now - w.task_started,
+                                                    worker=w.name))
+                            requeue(w)
                         elif not w.ready:
                             startup_failures += 1
                             if startup_failures >= 3:
@@ -179,16 +208,18 @@ def run_local(tasks: Iterable[Task], target: str, outputs: list[str], n_workers:
                             raise PoolError(f"a sweep worker could not start: {msg[1]}")
                         w.ready, w.ngspice_version, w.name = True, msg[1], msg[2]
                         startup_failures = 0
-                        if on_worker_start is not None:
-                            on_worker_start(w.ngspice_version)
                     else:
-                        w.task = None
+                        head = w.done()
+                        if msg.index != head[0]:  # pragma: no cover - protocol guard
+                            raise PoolError(f"worker answered point {msg.index}, expected "
+                                            f"{head[0]}")
                         on_outcome(msg)
-                elif w.task is not None and now > w.task_started + timeout_s + grace:
-                    task, started = w.task, w.task_started
-                    w.task = None
+                elif w.inflight and now > w.task_started + timeout_s + grace:
+                    head = w.inflight.popleft()
+                    started = w.task_started
+                    requeue(w)
                     w.kill()
-                    on_outcome(_timeout_outcome(task, timeout_s, grace, w, started))
+                    on_outcome(_timeout_outcome(head, timeout_s, grace, w, started))
                     replace = True
                 elif not w.ready and now > w.started + STARTUP_TIMEOUT_S:
                     w.kill()
@@ -196,13 +227,13 @@ def run_local(tasks: Iterable[Task], target: str, outputs: list[str], n_workers:
                                     f"{STARTUP_TIMEOUT_S:g} s")
                 if replace:
                     w.close()
-                    workers[i] = WorkerProcess() if queue else None
+                    workers[i] = WorkerProcess() if queue else None  # type: ignore[call-overload]
             workers = [w for w in workers if w is not None]
             if not workers and queue:
                 workers = [WorkerProcess()]
     finally:
         for w in workers:
-            if w.task is None and w.ready:
+            if not w.inflight and w.ready:
                 w.stop()
             else:
                 w.kill()
@@ -243,7 +274,9 @@ class IsolatedRunner:
             started = w.task_started
             if wait([w.conn], timeout=timeout_s + grace_s):
                 try:
-                    return w.conn.recv()
+                    outcome = w.conn.recv()
+                    w.done()
+                    return outcome
                 except (EOFError, OSError):
                     text = w.death_message()
                     self._w = None

@@ -17,7 +17,9 @@ Layout (plain h5py can read it; see docs/readme/sweep.md)::
                            when the shape varies between points); attrs units, doc
     /points/status         (N,) enum int8 {pending 0, ok 1, failed 2, timeout 3}
     /points/message        (N,) str, ngspice's (or the worker's) message when not ok
-    /points/sim_time_s     (N,) ngspice time (load + run) of the point
+    /points/sim_time_s     (N,) ngspice time of the point: wall time inside the ngspice
+                           runner (free the previous circuit, load, solve, read back)
+    /points/solve_time_s   (N,) the part of it ngspice spends loading and solving
     /points/wall_time_s    (N,) wall time of the point in its worker
     /points/finished_utc   (N,) UNIX time the point finished
     /points/netlist_hash   (N,) str, sha256[:16] of the point's netlist
@@ -80,6 +82,7 @@ class PointOutcome:
     worker: str = ""
     finished_utc: float = field(default_factory=time.time)
     ngspice_version: str = ""
+    solve_time_s: float = float("nan")
 
 
 def worker_id() -> str:
@@ -102,7 +105,7 @@ def journal_path(path: str | Path) -> Path:
 def encode_outcome(o: PointOutcome) -> bytes:
     meta = {k: getattr(o, k) for k in ("index", "status", "message", "sim_time_s",
                                         "wall_time_s", "netlist_hash", "worker",
-                                        "finished_utc", "ngspice_version")}
+                                        "finished_utc", "ngspice_version", "solve_time_s")}
     buf = io.BytesIO()
     arrays = {f"o_{k}": np.asarray(v, dtype=float) for k, v in o.outputs.items()}
     np.savez(buf, meta=np.array(json.dumps(meta)), **arrays)
@@ -320,7 +323,8 @@ def create_file(path: Path, spec, points: list[dict[str, Any]]) -> None:
             pts = f.create_group("points")
             pts.create_dataset("status", data=np.zeros(n, dtype=np.int8), dtype=_STATUS_DTYPE)
             pts.create_dataset("message", shape=(n,), dtype=h5py.string_dtype())
-            for k, unit in (("sim_time_s", "s"), ("wall_time_s", "s"), ("finished_utc", "s")):
+            for k, unit in (("sim_time_s", "s"), ("solve_time_s", "s"), ("wall_time_s", "s"),
+                            ("finished_utc", "s")):
                 ds = pts.create_dataset(k, data=np.full(n, np.nan))
                 ds.attrs["units"] = unit
             pts.create_dataset("netlist_hash", shape=(n,), dtype=h5py.string_dtype())
@@ -402,7 +406,8 @@ def _write_rows(f: h5py.File, rows: list[PointOutcome]) -> None:
     for run in _runs(sorted(by_index)):
         lo, hi = run[0], run[-1] + 1
         status = pts["status"][lo:hi]
-        fields = {k: pts[k][lo:hi] for k in ("sim_time_s", "wall_time_s", "finished_utc")}
+        fields = {k: pts[k][lo:hi] for k in ("sim_time_s", "solve_time_s", "wall_time_s",
+                                             "finished_utc")}
         strs = {k: pts[k].asstr()[lo:hi].astype(object)
                 for k in ("message", "netlist_hash", "worker")}
         blocks = {k: outs[k][lo:hi] for k in outs}
@@ -411,6 +416,7 @@ def _write_rows(f: h5py.File, rows: list[PointOutcome]) -> None:
             j = i - lo
             status[j] = STATUS[o.status]
             fields["sim_time_s"][j] = o.sim_time_s
+            fields["solve_time_s"][j] = o.solve_time_s
             fields["wall_time_s"][j] = o.wall_time_s
             fields["finished_utc"][j] = o.finished_utc
             strs["message"][j] = o.message
@@ -557,6 +563,7 @@ class SweepData:
     status: np.ndarray              # str per point: pending | ok | failed | timeout
     message: np.ndarray
     sim_time_s: np.ndarray
+    solve_time_s: np.ndarray
     wall_time_s: np.ndarray
     netlist_hash: np.ndarray
     index: np.ndarray               # point index in the sweep
@@ -591,6 +598,7 @@ def read_sweep(path: str | Path, only_ok: bool = False,
         status = f["points/status"][()].astype(np.int8)
         message = f["points/message"].asstr()[()].astype(object)
         sim = f["points/sim_time_s"][()]
+        solve = f["points/solve_time_s"][()]
         wall = f["points/wall_time_s"][()]
         nh = f["points/netlist_hash"].asstr()[()].astype(object)
         fixed = {k: _attr(v) for k, v in f["fixed"].attrs.items() if k != "units"}
@@ -600,6 +608,7 @@ def read_sweep(path: str | Path, only_ok: bool = False,
             status[i] = STATUS[o.status]
             message[i] = o.message
             sim[i], wall[i], nh[i] = o.sim_time_s, o.wall_time_s, o.netlist_hash
+            solve[i] = o.solve_time_s
             for k, arr in outputs.items():
                 arr[i] = np.nan
                 if o.status == "ok" and k in o.outputs:
@@ -612,7 +621,8 @@ def read_sweep(path: str | Path, only_ok: bool = False,
         inputs={k: v[keep] for k, v in inputs.items()},
         outputs={k: v[keep] for k, v in outputs.items()},
         status=names[keep], message=message[keep], sim_time_s=sim[keep],
-        wall_time_s=wall[keep], netlist_hash=nh[keep], index=index[keep], fixed=fixed,
+        solve_time_s=solve[keep], wall_time_s=wall[keep], netlist_hash=nh[keep],
+        index=index[keep], fixed=fixed,
         units=units, attrs={k: v for k, v in attrs.items() if k != "spec_toml"},
         spec_toml=attrs["spec_toml"],
     )

@@ -103,7 +103,7 @@ class Target:
     doc: str
     params: dict[str, Param]
     outputs: dict[str, Output]
-    run_fn: Callable[[dict[str, Any], float, int], PointRun]
+    prepare_fn: Callable[[dict[str, Any], int], Callable[[float], PointRun]]
     netlist_fn: Callable[[dict[str, Any]], str]
     analyses: tuple[str, ...] = ("op",)
     random: bool = False            # draws random arrays from the point seed
@@ -129,10 +129,16 @@ class Target:
         out.setdefault("waveform_points", 256)
         return out
 
+    def prepare(self, params: dict[str, Any]) -> Callable[[float], PointRun]:
+        """Build a point's netlist (Python only); return ``execute(timeout_s)`` which
+        runs ngspice and post-processes. Sweep workers prepare the next point while
+        ngspice solves the current one."""
+        p = self.complete(params)
+        return self.prepare_fn(p, int(p["waveform_points"]))
+
     def run(self, params: dict[str, Any], timeout_s: float = 600.0) -> PointRun:
         """Simulate one point (parameters completed with defaults) in this process."""
-        p = self.complete(params)
-        return self.run_fn(p, timeout_s, int(p["waveform_points"]))
+        return self.prepare(params)(timeout_s)
 
     def netlist(self, params: dict[str, Any]) -> str:
         """The netlist text of one point (needs PySpice, not ngspice)."""
@@ -230,7 +236,7 @@ def _crossbar_netlist(p: dict[str, Any]) -> str:
     return crossbar_design(cfg, g, x).text()
 
 
-def _crossbar_run(p: dict[str, Any], timeout_s: float, _n: int) -> PointRun:
+def _crossbar_prepare(p: dict[str, Any], _n: int) -> Callable[[float], PointRun]:
     from aimc.circuits.crossbar import (
         combine_outputs,
         crossbar_design,
@@ -244,18 +250,19 @@ def _crossbar_run(p: dict[str, Any], timeout_s: float, _n: int) -> PointRun:
     cfg, w, g, x = crossbar_case(p)
     design = crossbar_design(cfg, g, x)
     text = design.text()
-    res = simulate(text, design.saves, timeout_s)
-    i_phys = np.array([res.scalar(v) for v in output_vectors(cfg)])
-    i_rows = -np.array([res.scalar(v) for v in driver_vectors(cfg)])
-    power = float(np.sum(-row_drive(cfg, x) * i_rows))
-    out = {
-        "i_out_a": combine_outputs(cfg, i_phys),
-        "i_ideal_a": ideal_currents(cfg, g, x),
-        "power_w": power,
-        "weights": w,
-        "inputs": x,
-    }
-    return PointRun(out, res.sim_time_s + res.load_time_s, _hash(text))
+    netlist_hash = _hash(text)
+    ideal = ideal_currents(cfg, g, x)
+
+    def execute(timeout_s: float) -> PointRun:
+        res = simulate(text, design.saves, timeout_s)
+        i_phys = np.array([res.scalar(v) for v in output_vectors(cfg)])
+        i_rows = -np.array([res.scalar(v) for v in driver_vectors(cfg)])
+        power = float(np.sum(-row_drive(cfg, x) * i_rows))
+        out = {"i_out_a": combine_outputs(cfg, i_phys), "i_ideal_a": ideal,
+               "power_w": power, "weights": w, "inputs": x}
+        return PointRun(out, res.sim_time_s + res.load_time_s, netlist_hash)
+
+    return execute
 
 
 CROSSBAR_OP = Target(
@@ -300,7 +307,7 @@ CROSSBAR_OP = Target(
                           lambda p: (p["rows"], p["cols"])),
         "inputs": Output("1", "inputs in [-1, 1] drawn for the point", lambda p: (p["rows"],)),
     },
-    run_fn=_crossbar_run,
+    prepare_fn=_crossbar_prepare,
     netlist_fn=_crossbar_netlist,
     random=True,
 )
@@ -327,23 +334,27 @@ def _dac_netlist(p: dict[str, Any]) -> str:
     return _dac_design(p)[0].text()
 
 
-def _dac_run(p: dict[str, Any], timeout_s: float, n_wave: int) -> PointRun:
+def _dac_prepare(p: dict[str, Any], n_wave: int) -> Callable[[float], PointRun]:
     from aimc.circuits.dac import line_result
 
     design, g = _dac_design(p)
-    text = design.text()
-    r = line_result(design, timeout_s)
+    netlist_hash = _hash(design.text())
     t_end = float(design.meta["cfg"].t_stop_s)
-    out = {
-        "charge_c": r.charge_c, "ideal_charge_c": r.ideal_charge_c, "t_eff_s": r.t_eff_s,
-        "energy_j": r.energy_j, "energy_drawn_j": r.energy_drawn_j,
-        "t_rise_s": r.t_rise_s, "t_fall_s": r.t_fall_s,
-        "charge_per_cell_c": r.charge_per_cell_c, "g_cells_s": g,
-        "i_line_a": resample(r.time_s, r.i_line_a, n_wave, t_end),
-        "v_drive_v": resample(r.time_s, r.v_drive_v, n_wave, t_end),
-        "time_s": np.linspace(0.0, t_end, n_wave),
-    }
-    return PointRun(out, r.sim_time_s, _hash(text))
+
+    def execute(timeout_s: float) -> PointRun:
+        r = line_result(design, timeout_s)
+        out = {
+            "charge_c": r.charge_c, "ideal_charge_c": r.ideal_charge_c, "t_eff_s": r.t_eff_s,
+            "energy_j": r.energy_j, "energy_drawn_j": r.energy_drawn_j,
+            "t_rise_s": r.t_rise_s, "t_fall_s": r.t_fall_s,
+            "charge_per_cell_c": r.charge_per_cell_c, "g_cells_s": g,
+            "i_line_a": resample(r.time_s, r.i_line_a, n_wave, t_end),
+            "v_drive_v": resample(r.time_s, r.v_drive_v, n_wave, t_end),
+            "time_s": np.linspace(0.0, t_end, n_wave),
+        }
+        return PointRun(out, r.sim_time_s, netlist_hash)
+
+    return execute
 
 
 DAC_LINE = Target(
@@ -393,7 +404,7 @@ DAC_LINE = Target(
                             default=False),
         "time_s": Output("s", "time axis of the waveforms", waveform=True, default=False),
     },
-    run_fn=_dac_run,
+    prepare_fn=_dac_prepare,
     netlist_fn=_dac_netlist,
     analyses=("tran",),
     random=True,
@@ -427,12 +438,18 @@ def _adc_netlist(p: dict[str, Any]) -> str:
     return _adc_design(p)[1].text()
 
 
-def _adc_run(p: dict[str, Any], timeout_s: float, n_wave: int) -> PointRun:
-    from aimc.circuits.adc import toggle_frequency, toggle_times
-
+def _adc_prepare(p: dict[str, Any], n_wave: int) -> Callable[[float], PointRun]:
     cfg, design = _adc_design(p)
     text = design.text()
-    res = design.simulate(timeout_s)
+    return lambda timeout_s: _adc_execute(p, n_wave, cfg, design, text, timeout_s)
+
+
+def _adc_execute(p: dict[str, Any], n_wave: int, cfg: Any, design: Any, text: str,
+                 timeout_s: float) -> PointRun:
+    from aimc.circuits.adc import toggle_frequency, toggle_times
+    from aimc.circuits.spice import simulate
+
+    res = simulate(text, design.saves, timeout_s)
     window = p["window_s"]
     t = res["time"]
     tt = toggle_times(t, res["v(out)"], cfg.vdd_v)
@@ -495,7 +512,7 @@ CCO_ADC = Target(
         "v_in_v": Output("V", "input node voltage (waveform)", waveform=True, default=False),
         "time_s": Output("s", "time axis of the waveforms", waveform=True, default=False),
     },
-    run_fn=_adc_run,
+    prepare_fn=_adc_prepare,
     netlist_fn=_adc_netlist,
     analyses=("tran",),
 )
@@ -520,14 +537,21 @@ def _probe_netlist(p: dict[str, Any]) -> str:
     if p["fault"] == "spice_error":
         lines.append("Rbad d0 nowhere_model notanumber")
     if p["fault"] == "slow_tran":
-        lines += ["Vp p 0 SIN(0 1 1e9)", "Rp p q 1k", "Cp q 0 1p",
-                  ".tran 1e-14 1e-5", ".end"]
+        # tiny internal steps (hours of work) but few stored points (bounded memory)
+        lines += ["Vp p 0 SIN(0 1 1e9)", "Rp p q 1k", "Cp q 0 1p", ".options interp",
+                  ".tran 1e-7 1e-3 0 1e-13", ".end"]
     else:
         lines += [".op", ".end"]
     return "\n".join(lines) + "\n"
 
 
-def _probe_run(p: dict[str, Any], timeout_s: float, _n: int) -> PointRun:
+def _probe_prepare(p: dict[str, Any], _n: int) -> Callable[[float], PointRun]:
+    """Everything, faults included, happens in execute: the point that runs is the
+    point that crashes."""
+    return lambda timeout_s: _probe_run(p, timeout_s)
+
+
+def _probe_run(p: dict[str, Any], timeout_s: float) -> PointRun:
     from aimc.circuits.spice import simulate
 
     fault = p["fault"]
@@ -566,7 +590,7 @@ FAULT_PROBE = Target(
         "i_out_a": Output("A", "output currents", lambda p: (p["n"],)),
         "i_sum_a": Output("A", "sum of output currents"),
     },
-    run_fn=_probe_run,
+    prepare_fn=_probe_prepare,
     netlist_fn=_probe_netlist,
     random=True,
     test_only=True,

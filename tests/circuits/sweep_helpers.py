@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import shutil
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,23 +12,10 @@ import h5py
 import numpy as np
 
 
-def _aimc_has_sweep() -> bool:
-    exe = shutil.which("aimc") or str(Path(sys.executable).with_name("aimc"))
-    if not Path(exe).exists():
-        return False
-    try:
-        r = subprocess.run([exe, "sweep", "--help"], capture_output=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return r.returncode == 0 and b"--scheduler" in r.stdout
-
-
 def cli_command() -> list[str]:
-    """``aimc sweep`` once the main CLI registers it, else the module entry point."""
-    if _aimc_has_sweep():
-        exe = shutil.which("aimc") or str(Path(sys.executable).with_name("aimc"))
-        return [exe, "sweep"]
-    return [sys.executable, "-m", "aimc.circuits.sweep_cli"]
+    """The real ``aimc sweep`` console script of this environment."""
+    exe = Path(sys.executable).with_name("aimc")
+    return [str(exe) if exe.exists() else shutil.which("aimc") or "aimc", "sweep"]
 
 
 def free_port() -> int:
