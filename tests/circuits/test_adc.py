@@ -183,3 +183,14 @@ def test_config_toml_round_trip_and_unknown_key():
     assert CcoAdcConfig.from_toml(cfg.to_toml()) == cfg
     with pytest.raises(ValueError, match="c_int_pf"):
         CcoAdcConfig.from_dict({"c_int_pf": 1.0})
+
+
+def test_sign_change_within_a_window_counts_up_then_down(lin_curve):
+    cur, _, n, _ = lin_curve
+    q_unit = fit_q_unit(cur, n, WINDOW)
+    times = [0.0, 64e-9, 64.1e-9]
+    amps = [60e-6, 60e-6, -20e-6]
+    r = convert(CcoAdcConfig(), (times, amps), WINDOW)
+    want = (60e-6 * 64e-9 - 20e-6 * 63.9e-9) / q_unit  # signed charge / Q_unit
+    assert r.toggle_times_s.size > want + 50  # the down-counted toggles happened
+    assert r.count == pytest.approx(want, abs=INL_LIN_MAX + 1)
