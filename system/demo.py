@@ -1,0 +1,206 @@
+"""``aimc demo``: the main job, end to end on a small scale.
+
+1. circuits: a 32x32 crossbar with wire IR drop against the ideal GᵀV and the exact
+   nodal solve, one PWM DAC line, the CCO-ADC transfer curve (table + plots);
+2. sweeps: the CI-sized sweep of each circuit into HDF5;
+3. surrogates: a tile model fitted from those sweeps and validated (when the
+   surrogate layer provides ``aimc fit``/``validate``);
+4. system: MobileNetV2 on the heterogeneous cluster beside the paper's figures.
+
+This module is an orchestrator (like the CLI): it is the one place that reaches into
+every layer, always through their public functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _table(rows: list[tuple[str, ...]], head: tuple[str, ...]) -> str:
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    out = [line.format(*head), line.format(*("-" * w for w in widths))]
+    out += [line.format(*r) for r in rows]
+    return "\n".join(out)
+
+
+def circuits_step(out: Path, quiet: bool) -> dict[str, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from aimc.circuits import adc, dac
+    from aimc.circuits import crossbar as xb
+    from aimc.surrogate.nodal import LinearCrossbarSolver
+
+    res: dict[str, Any] = {}
+    # crossbar: IR drop versus wire resistance
+    n = 32
+    rng = np.random.default_rng(0)
+    g = xb.weights_to_conductances(rng.uniform(-1, 1, (n, n)), "differential")
+    x = np.ones(n)
+    rows = []
+    losses = {}
+    for r_wire in (0.0, 1.0, 2.5, 5.0):
+        cfg = xb.CrossbarConfig(rows=n, cols=n, encoding="differential",
+                                r_wire_row_ohm=r_wire, r_wire_col_ohm=r_wire)
+        sim = xb.simulate_op(cfg, g, x)
+        ideal = xb.ideal_currents(cfg, g, x)
+        solver = LinearCrossbarSolver(xb.physical_conductances(cfg, g), r_wire, r_wire)
+        exact = xb.combine_outputs(cfg, solver.currents(cfg.v_cm_v - xb.row_drive(cfg, x),
+                                                        cfg.v_cm_v)[0])
+        fs = np.max(np.abs(ideal))
+        err_ideal = float(np.max(np.abs(sim.i_out_a - ideal)) / fs)
+        err_nodal = float(np.max(np.abs(sim.i_out_a - exact)) / fs)
+        losses[r_wire] = (ideal - sim.i_out_a) / fs
+        rows.append((f"{r_wire:g}", f"{err_ideal * 100:.3f} %", f"{err_nodal:.1e}",
+                     f"{sim.sim_time_s * 1e3:.0f} ms"))
+    res["crossbar"] = rows
+    table = _table(rows, ("r_wire (ohm/seg)", "max |SPICE-ideal| / FS", "SPICE vs nodal",
+                          "ngspice time"))
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for r_wire, loss in losses.items():
+        ax.plot(loss * 100, label=f"{r_wire:g} ohm/segment")
+    ax.set_xlabel("output column (distance from drivers ->)")
+    ax.set_ylabel("ideal - SPICE (% of full scale)")
+    ax.set_title(f"{n}x{n} differential crossbar, all inputs +1")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "crossbar_ir_drop.png", dpi=120)
+    plt.close(fig)
+
+    # one PWM DAC line
+    dcfg = dac.PwmDacConfig()
+    drows = []
+    for code in (1, 32, -64, 127):
+        r = dac.simulate_line(dcfg, code, 16)
+        drows.append((str(code), f"{r.charge_c * 1e15:.1f} fC", f"{r.ideal_charge_c * 1e15:.1f} fC",
+                      f"{r.t_eff_s * 1e9:.3f} ns", f"{r.energy_j * 1e15:.1f} fJ"))
+    res["dac"] = drows
+    dtable = _table(drows, ("code", "charge", "ideal (no wire)", "t_eff", "energy"))
+
+    # CCO-ADC transfer curve
+    acfg = adc.CcoAdcConfig()
+    currents = np.linspace(5e-6, 100e-6, 8)
+    cur, freq, counts, energy = adc.transfer_curve(acfg, currents, workers=2)
+    a, b, c = adc.fit_calibration(cur, freq)
+    arows = [(f"{i * 1e6:.1f} uA", f"{f / 1e9:.2f} GHz", str(int(k)), f"{e * 1e15:.0f} fJ")
+             for i, f, k, e in zip(cur, freq, counts, energy, strict=True)]
+    res["adc"] = {"rows": arows, "A": a, "B": b, "C": c}
+    atable = _table(arows, ("current", "frequency", "count (128 ns)", "energy"))
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(cur * 1e6, freq / 1e9, "o", label="ngspice")
+    ii = np.linspace(0, cur[-1], 100)
+    ax.plot(ii * 1e6, adc.calibration_model(ii, a, b, c) / 1e9, "-",
+            label="f = A i/(1+B i) + C")
+    ax.set_xlabel("input current (uA)")
+    ax.set_ylabel("toggle frequency (GHz)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "cco_adc_transfer.png", dpi=120)
+    plt.close(fig)
+    if not quiet:
+        print("\n== 1. circuits (ngspice) ==")
+        print(f"crossbar {n}x{n}, differential, linear devices:\n{table}")
+        print(f"\nPWM DAC line, 16 cells of 10 uS:\n{dtable}")
+        print(f"\nCCO-ADC transfer (relaxation, linearized):\n{atable}")
+        print(f"calibration fit: A = {a:.3g} Hz/A, B = {b:.3g} 1/A, C = {c:.3g} Hz")
+        print(f"plots: {out / 'crossbar_ir_drop.png'}, {out / 'cco_adc_transfer.png'}")
+    return res
+
+
+def sweeps_step(out: Path, quiet: bool) -> dict[str, Any]:
+    from aimc.circuits.sweep_run import run_sweep
+    from aimc.circuits.sweep_spec import shipped_specs
+
+    specs = shipped_specs()
+    res = {}
+    if not quiet:
+        print("\n== 2. sweeps (HDF5) ==")
+    for name in sorted(k for k in specs if k.endswith("_ci")):
+        summary = run_sweep(specs[name], out / f"{name}.h5", progress=not quiet)
+        res[name] = summary.as_dict()
+        if not quiet:
+            print(summary.text())
+    return res
+
+
+def surrogate_step(out: Path, sweeps: dict[str, Any], quiet: bool) -> dict[str, Any]:
+    try:
+        from aimc.surrogate import cli as scli  # noqa: F401
+    except ImportError:
+        if not quiet:
+            print("\n== 3. surrogates: not available in this version ==")
+        return {}
+    import subprocess
+    import sys
+
+    files = [v["out"] for v in sweeps.values()]
+    tile = out / "tile_model.h5"
+    fit = subprocess.run([sys.executable, "-m", "aimc.system.cli", "fit", *files, "--out",
+                          str(tile), "--force"], capture_output=True, text=True)
+    if not quiet:
+        print("\n== 3. surrogates (fit + validate) ==")
+        print(fit.stdout.strip() or fit.stderr.strip())
+    res: dict[str, Any] = {"fit_status": fit.returncode}
+    if fit.returncode == 0:
+        val = subprocess.run([sys.executable, "-m", "aimc.system.cli", "validate", str(tile),
+                              "--against", *files[:1]], capture_output=True, text=True)
+        res["validate_status"] = val.returncode
+        if not quiet:
+            print(val.stdout.strip() or val.stderr.strip())
+    return res
+
+
+def system_step(out: Path, quiet: bool) -> dict[str, Any]:
+    from aimc.system.experiments import mobilenet_summary
+
+    text = mobilenet_summary()
+    if not quiet:
+        print("\n== 4. system: MobileNetV2 on the cluster (seed 001) ==")
+        print(text)
+    return {"mobilenetv2": text}
+
+
+def run_demo(out: str | Path, as_json: bool = False, skip: tuple[str, ...] = ()) -> int:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    result: dict[str, Any] = {"out": str(out)}
+    if "circuits" not in skip:
+        result["circuits"] = circuits_step(out, as_json)
+    sweeps = sweeps_step(out, as_json) if "sweeps" not in skip else {}
+    result["sweeps"] = sweeps
+    if sweeps and "surrogate" not in skip:
+        result["surrogate"] = surrogate_step(out, sweeps, as_json)
+    result["system"] = system_step(out, as_json)
+    result["wall_s"] = time.perf_counter() - t0
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(f"\ndemo done in {result['wall_s']:.0f} s; outputs in {out}/")
+    failed = [k for k, v in sweeps.items() if not v.get("points_failed", 0) == 0]
+    return 1 if failed else 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("demo", help="the main job end to end: circuits, sweeps, surrogates, "
+                       "MobileNetV2 on the cluster")
+    p.add_argument("--out", default="out", help="output folder (plots, HDF5 files)")
+    p.add_argument("--skip", action="append", default=[],
+                   choices=["circuits", "sweeps", "surrogate"], help="skip a step")
+    p.add_argument("--json", action="store_true", help="machine-readable summary")
+    p.set_defaults(func=lambda a: run_demo(a.out, a.json, tuple(a.skip)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="aimc demo")
+    sub = ap.add_subparsers()
+    register(sub)
+    args = ap.parse_args(["demo", *(argv or [])])
+    return args.func(args)
