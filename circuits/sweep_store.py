@@ -481,6 +481,9 @@ class SweepStore:
             self._lock_fd = None
 
     def _open(self, force: bool) -> None:
+        # we hold the lock: copies left by a writer killed mid-checkpoint are stale
+        for stale in self.path.parent.glob(f".{self.path.name}.tmp-*"):
+            stale.unlink(missing_ok=True)
         if self.path.exists():
             attrs = inspect_file(self.path)  # raises for foreign/corrupt files
             if force:
