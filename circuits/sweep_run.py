@@ -34,6 +34,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 from aimc.circuits.sweep_spec import SweepSpec
 from aimc.circuits.sweep_store import STATUS, PointOutcome, SweepStore, worker_id
@@ -454,11 +455,11 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
         store.close()
     wall = time.monotonic() - t0
     status = store.status
-    from aimc.circuits.sweep_store import read_sweep
-
-    data = read_sweep(store.path, include_journal=False)
     bad = np.flatnonzero((status == STATUS["failed"]) | (status == STATUS["timeout"]))
-    failures = [{"index": int(i), "status": str(data.status[i]), "message": str(data.message[i])}
+    with h5py.File(store.path, "r") as f:  # only the messages, not the (large) outputs
+        messages = f["points/message"].asstr()[()] if len(bad) else []
+    names = {v: k for k, v in STATUS.items()}
+    failures = [{"index": int(i), "status": names[int(status[i])], "message": str(messages[i])}
                 for i in bad]
     ok_run = [o for o in run_outcomes if o.status == "ok"]
     return SweepSummary(
