@@ -445,7 +445,7 @@ def crossbar_pwm_design(cfg: CrossbarConfig, conductances: np.ndarray, codes: np
     circuit = _base_circuit(cfg, gp, pwm_sources(cfg, codes, t_lsb_s, t_edge_s))
     saves = ["time"] + output_vectors(cfg) + driver_vectors(cfg)
     return Design(circuit, f".tran {t_step_s:.6e} {window:.6e} 0 {t_step_s:.6e}",
-                  saves[1:], meta={"kind": "crossbar_pwm", "window_s": window},
+                  saves, meta={"kind": "crossbar_pwm", "window_s": window},
                   options=_options(cfg))
 
 
