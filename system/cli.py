@@ -239,7 +239,8 @@ def _run_explore(args: argparse.Namespace) -> int:
 # ---- subcommands that live elsewhere in aimc -------------------------------------------------
 #: modules providing ``register(subparsers)``; imported when the parser is built, so they
 #: must keep their top-level imports light (argparse/json) and import the rest in handlers
-EXTERNAL_COMMANDS: tuple[str, ...] = ("aimc.circuits.sweep_cli", "aimc.system.demo")
+EXTERNAL_COMMANDS: tuple[str, ...] = ("aimc.circuits.sweep_cli", "aimc.system.demo",
+                                     "aimc.surrogate.cli")
 
 
 def _register_external(sub: Any) -> None:

@@ -1,0 +1,182 @@
+"""CCO-ADC surrogate: HERMES calibration form plus a fitted residual, per condition.
+
+For each operating condition (variant, linearization, supply, temperature) the
+toggle rate is ``f(i) = A·|i|/(1 + B·|i|) + C + r(|i|)``: the calibration form of
+the HERMES ADC (FACTS.md; fitted with :func:`aimc.circuits.adc.fit_calibration`)
+and a residual ``r`` that is piece-wise linear in |i| on fixed knots, fitted by a
+scikit-learn ``Ridge`` on hat-function features to the *counts* of the SPICE
+transients (so it absorbs the start-up phase and the gate-delay saturation that the
+three-parameter form misses). The count of a time-varying current is
+
+    count = sign · ∫ f(|i(t)|) dt   (over the window; piece-wise constant input)
+
+which handles PWM's stepped currents (the line current steps down as pulses end).
+Energy per conversion: ``E = P_static·T + k_q·∫|i| dt`` (Ridge on those two
+features). Conversion time: the integration window.
+
+INL/DNL of the fitted transfer (counts vs charge, in LSB = counts) are computed by
+:meth:`CcoAdcSurrogate.linearity`. Noise is not modelled (the sweeps have none).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from aimc.surrogate.crossbar_model import DomainError
+
+N_KNOTS = 8
+
+
+def _hat(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """Hat-function (piece-wise linear interpolation) basis (n, K)."""
+    eye = np.eye(knots.size)
+    return np.stack([np.interp(x, knots, eye[k]) for k in range(knots.size)], axis=1)
+
+
+class CcoAdcSurrogate:
+    """``fit(conditions, i_in_a, counts, window_s, energy_j, frequency_hz)`` /
+    ``predict_count(...)``; one calibration + residual per condition key."""
+
+    def __init__(self, alpha: float = 1e-2, n_knots: int = N_KNOTS) -> None:
+        self.alpha = alpha
+        self.n_knots = n_knots
+
+    def fit(self, keys: list[str], i_in_a: np.ndarray, counts: np.ndarray,
+            window_s: np.ndarray, energy_j: np.ndarray,
+            frequency_hz: np.ndarray | None = None) -> CcoAdcSurrogate:
+        from aimc.circuits.adc import calibration_model, fit_calibration
+        from sklearn.linear_model import Ridge
+
+        i_in_a = np.asarray(i_in_a, float)
+        counts = np.asarray(counts, float)
+        window_s = np.asarray(window_s, float)
+        energy_j = np.asarray(energy_j, float)
+        for name, a in (("i_in_a", i_in_a), ("count", counts), ("window_s", window_s),
+                        ("energy_j", energy_j)):
+            if not np.all(np.isfinite(a)):
+                raise ValueError(f"ADC data: {name} has NaN/inf values "
+                                 f"({int(np.sum(~np.isfinite(a)))} points)")
+        self.keys_ = sorted(set(keys))
+        k = len(self.keys_)
+        self.abc_ = np.zeros((k, 3))
+        self.knots_ = np.zeros((k, self.n_knots))
+        self.resid_ = np.zeros((k, self.n_knots))
+        self.energy_ = np.zeros((k, 2))
+        self.i_max_ = np.zeros(k)
+        self.window_ = np.zeros((k, 2))
+        keys_a = np.array(keys)
+        for n, key in enumerate(self.keys_):
+            m = keys_a == key
+            ai = np.abs(i_in_a[m])
+            if np.unique(ai).size < 3:
+                raise ValueError(f"ADC condition {key!r}: need >= 3 distinct currents to fit "
+                                 f"the calibration form, got {np.unique(ai).size}")
+            f_obs = np.abs(counts[m]) / window_s[m]
+            if frequency_hz is not None:  # toggle rate is finer than count/T when >= 3
+                fh = np.asarray(frequency_hz, float)[m]
+                use = np.isfinite(fh) & (np.abs(counts[m]) >= 3)
+                f_obs = np.where(use, fh, f_obs)
+            a, b, c = fit_calibration(ai, f_obs, relative=False)
+            self.abc_[n] = (a, b, c)
+            knots = np.linspace(0.0, ai.max(), self.n_knots)
+            resid = np.abs(counts[m]) / window_s[m] - calibration_model(ai, a, b, c)
+            reg = Ridge(alpha=self.alpha, fit_intercept=False)
+            # features scaled to counts (x window) so the penalty is in count units
+            feats = _hat(ai, knots) * window_s[m][:, None]
+            reg.fit(feats, resid * window_s[m])
+            self.knots_[n], self.resid_[n] = knots, reg.coef_
+            ereg = Ridge(alpha=1e-12, fit_intercept=False)
+            ef = np.stack([window_s[m], ai * window_s[m]], axis=1)
+            ereg.fit(ef / ef.max(axis=0), energy_j[m])
+            self.energy_[n] = ereg.coef_ / ef.max(axis=0)
+            self.i_max_[n] = ai.max()
+            self.window_[n] = (window_s[m].min(), window_s[m].max())
+        return self
+
+    # -- evaluation -------------------------------------------------------------------
+    def _index(self, key: str) -> int:
+        if key not in self.keys_:
+            raise DomainError(f"ADC condition {key!r} was not fitted; fitted: "
+                              f"{', '.join(self.keys_)}")
+        return self.keys_.index(key)
+
+    def frequency(self, key: str, i_a: np.ndarray, policy: str = "warn") -> np.ndarray:
+        """Toggle rate (Hz, >= 0) for input currents ``i_a`` (A, any sign)."""
+        import warnings
+
+        n = self._index(key)
+        a, b, c = self.abc_[n]
+        x = np.abs(np.asarray(i_a, float))
+        imax = self.i_max_[n]
+        if policy != "ignore" and x.size and x.max() > imax * (1 + 1e-9):
+            msg = (f"ADC surrogate: |i| = {x.max():.3g} A beyond the fitted range "
+                   f"{imax:.3g} A")
+            if policy == "error" or x.max() > 2 * imax:
+                raise DomainError(msg)
+            warnings.warn(msg + "; extrapolating", stacklevel=2)
+        f = a * x / (1 + b * x) + c + np.interp(x, self.knots_[n], self.resid_[n])
+        return np.where(x > 0, np.maximum(f, 0.0), 0.0)
+
+    def count(self, key: str, i_seg_a: np.ndarray, dt_s: np.ndarray,
+              policy: str = "warn") -> np.ndarray:
+        """Signed count of piece-wise constant currents: ``i_seg_a`` (..., S) on segments
+        of durations ``dt_s`` (broadcast to (..., S)); returns (...) counts (float)."""
+        i = np.asarray(i_seg_a, float)
+        return np.sum(np.sign(i) * self.frequency(key, i, policy) * dt_s, axis=-1)
+
+    def count_dc(self, key: str, i_a: np.ndarray, window_s: float,
+                 policy: str = "warn") -> np.ndarray:
+        i = np.asarray(i_a, float)
+        return np.sign(i) * self.frequency(key, i, policy) * window_s
+
+    def energy(self, key: str, q_abs_c: np.ndarray, window_s: float) -> np.ndarray:
+        """Energy per conversion (J) for absolute input charge ``q_abs_c`` (C)."""
+        n = self._index(key)
+        return self.energy_[n, 0] * window_s + self.energy_[n, 1] * np.asarray(q_abs_c)
+
+    def linearity(self, key: str, window_s: float, n: int = 256) -> dict[str, float]:
+        """INL/DNL (LSB = counts) of the fitted count vs charge over the fitted range:
+        INL against the best line through 0, DNL from the code-transition widths."""
+        idx = self._index(key)
+        i = np.linspace(0, self.i_max_[idx], 4 * n)
+        c = self.count_dc(key, i, window_s, policy="ignore")
+        q = i * window_s
+        slope = float(np.dot(q, c) / np.dot(q, q))
+        inl = c - slope * q
+        levels = np.arange(1, int(np.floor(c.max())))
+        if levels.size >= 2:
+            qt = np.interp(levels, c, q)       # monotone transfer
+            w = np.diff(qt) * slope
+            dnl = w - 1.0
+        else:
+            dnl = np.zeros(1)
+        return {"inl_max_lsb": float(np.max(np.abs(inl))),
+                "dnl_max_lsb": float(np.max(np.abs(dnl))),
+                "gain_counts_per_c": slope, "conversion_time_s": float(window_s)}
+
+    # -- storage ----------------------------------------------------------------------
+    def to_arrays(self) -> dict:
+        return {"keys": np.array(self.keys_, dtype="S"), "abc": self.abc_,
+                "knots_a": self.knots_, "resid_hz": self.resid_, "energy": self.energy_,
+                "i_max_a": self.i_max_, "window_s": self.window_,
+                "alpha": np.array(self.alpha)}
+
+    @classmethod
+    def from_arrays(cls, a: dict) -> CcoAdcSurrogate:
+        knots = np.asarray(a["knots_a"], float)
+        m = cls(alpha=float(a["alpha"]), n_knots=knots.shape[1])
+        m.keys_ = [s.decode() for s in a["keys"]]
+        m.abc_ = np.asarray(a["abc"], float)
+        m.knots_ = knots
+        m.resid_ = np.asarray(a["resid_hz"], float)
+        m.energy_ = np.asarray(a["energy"], float)
+        m.i_max_ = np.asarray(a["i_max_a"], float)
+        m.window_ = np.asarray(a["window_s"], float)
+        if m.abc_.shape != (len(m.keys_), 3):
+            raise ValueError(f"adc/abc has shape {m.abc_.shape}, expected ({len(m.keys_)}, 3)")
+        return m
+
+
+def adc_key(variant: str, linearize: bool, vdd_v: float, temperature_c: float) -> str:
+    """Condition key of the ADC surrogate."""
+    return (f"{variant}|lin={int(bool(linearize))}|vdd={float(vdd_v):.4g}"
+            f"|T={float(temperature_c):.4g}")

@@ -1,0 +1,466 @@
+"""Crossbar surrogate: a physical line solve, compiled once per weight matrix, plus a
+correction learned from SPICE.
+
+Model (all lines of the physical array, see :mod:`aimc.circuits.crossbar`)
+--------------------------------------------------------------------------
+1. **Row ladders** (each input line with its cells shunting to the column lines,
+   taken as AC ground): the attenuation ``alpha[r, c]`` of the driver voltage at
+   every cell, one vectorised O(R·C) recurrence over all rows (``r_driver`` + wire
+   segments).
+2. **Column ladders** (each output line with its cells shunting to the row lines):
+   by reciprocity, the fraction ``beta[r, c]`` of a Norton current injected by cell
+   (r, c) that reaches the sense end (wire segments + regulator resistance).
+3. **Cross term** (second order in the wire resistances): the column lines' rise
+   lowers the row currents, which raises the row lines. With the transfer
+   impedances ``H`` (rows) and ``K`` (columns) of uniform ladders and a rank-1
+   mean field of the cells in the middle of the path, this sum over N^4 paths
+   factorises into two matrix products: ``dT = (Kᵀ·diag(a)·(beta∘G)) ∘
+   ((G∘alpha)·diag(b)·Hᵀ)``.
+4. The linear transfer is ``T = G∘alpha∘beta + dT``; the per-cell attenuation
+   ``A = T/G`` then scales the voltage seen by every (non-linear) device, expanded
+   to second order around the drive: ``g·f(A·u) = g·[f(u) + (A-1)·u·f'(u) +
+   (A-1)²·u²·f''(u)/2]``. Each term is one matmul of a row function of the inputs
+   with a compiled matrix, so a batch of B vectors costs three (B,R)x(R,C) matmuls.
+5. **Learned correction**: one coefficient per term and device model (a
+   scikit-learn ``Ridge`` on the SPICE residual, shrunk towards the physics, i.e.
+   towards coefficients of 1). Because every term is linear in per-row functions,
+   PWM charge is exact within the model: the sum over the segments between pulse
+   ends equals the same matmuls with row functions weighted by pulse durations.
+
+Non-linear devices: the ladders are solved with the chord conductance at half the
+read voltage (``G·f(v_t)/v_t``), the current terms with the exact I-V law.
+The read power is ``Σ_r u_r·I_row,r`` with row currents from the same terms.
+
+Not modelled: 1T1R access transistors (the cell is a series MOSFET; the sweeps and
+this model are 1R; compiling a 1T1R config raises an error).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from aimc.circuits.crossbar import (
+    CrossbarConfig,
+    combine_outputs,
+    physical_conductances,
+)
+from aimc.surrogate.baselines import regulator_r_ohm, row_drive_batch
+
+N_TERMS = 4
+TERMS = ("g_f", "g_attn_fprime", "cross_fprime", "g_attn2_fsecond")
+
+
+# ------------------------------------------------------------------------------------
+# line solves
+# ------------------------------------------------------------------------------------
+
+def ladder_attenuation(y: np.ndarray, r_first: float, r_seg: float) -> np.ndarray:
+    """Voltages (L, K) along L independent ladders for a 1 V source.
+
+    Ladder: source -- ``r_first`` -- node 0 -- ``r_seg`` -- node 1 ... node K-1,
+    shunt ``y[:, k]`` (S) from node k to ground. Vectorised over the L ladders.
+    """
+    n_lad, k = y.shape
+    big_y = np.empty_like(y)
+    big_y[:, -1] = y[:, -1]
+    for j in range(k - 2, -1, -1):
+        nxt = big_y[:, j + 1]
+        big_y[:, j] = y[:, j] + nxt / (1.0 + r_seg * nxt)
+    x = np.empty_like(y)
+    x[:, 0] = 1.0 / (1.0 + r_first * big_y[:, 0])
+    if r_seg > 0:
+        for j in range(k - 1):
+            x[:, j + 1] = x[:, j] / (1.0 + r_seg * big_y[:, j + 1])
+    else:
+        x[:, 1:] = x[:, :1]
+    return x
+
+
+def uniform_transfer(n: int, y: float, r_first: float, r_seg: float) -> np.ndarray:
+    """Transfer impedance H[k, k'] (ohm) of a uniform ladder (shunts ``y`` at every
+    node, source node grounded): voltage at k per ampere injected at k'."""
+    if r_seg == 0:
+        if r_first == 0:
+            return np.zeros((n, n))
+        return np.full((n, n), 1.0 / (1.0 / r_first + n * y))
+    lap = np.zeros((n, n))
+    i = np.arange(n)
+    lap[i, i] = y + 2.0 / r_seg
+    lap[i[:-1], i[1:]] = -1.0 / r_seg
+    lap[i[1:], i[:-1]] = -1.0 / r_seg
+    lap[n - 1, n - 1] = y + 1.0 / r_seg
+    if r_first > 0:
+        lap[0, 0] = y + 1.0 / r_seg + 1.0 / r_first
+    else:  # node 0 is the source itself
+        lap[0, 0] = 1.0
+        lap[0, 1:] = 0.0
+        lap[1:, 0] = 0.0 if n > 1 else lap[1:, 0]
+        h = np.zeros((n, n))
+        if n > 1:
+            h[1:, 1:] = np.linalg.inv(lap[1:, 1:])
+        return h
+    return np.linalg.inv(lap)
+
+
+@dataclass
+class LineSolve:
+    """The compiled physical quantities of one crossbar and weight matrix."""
+
+    g: np.ndarray        # (Rp, Cp) conductance per crosspoint (S), devices summed
+    alpha: np.ndarray    # (Rp, Cp) row-line attenuation
+    beta: np.ndarray     # (Rp, Cp) column-line current division
+    cross: np.ndarray    # (Rp, Cp) second-order cross transfer (S)
+
+
+def line_solve(cfg: CrossbarConfig, g_phys_sum: np.ndarray, chord: float = 1.0) -> LineSolve:
+    """Row/column ladder attenuations and the cross term for conductances (Rp, Cp)."""
+    g = np.asarray(g_phys_sum, dtype=float)
+    ge = g * chord
+    rp, cp = g.shape
+    r_row, r_col = cfg.r_wire_row_ohm, cfg.r_wire_col_ohm
+    r_drv, r_reg = cfg.r_driver_ohm, regulator_r_ohm(cfg)
+    # row r: driver, r_d, then one segment before every cell
+    alpha = ladder_attenuation(ge, r_drv + r_row, r_row)
+    # column c: sense end, r_reg, one segment, cell Rp-1, ..., cell 0 (reciprocity)
+    beta = ladder_attenuation(ge.T[:, ::-1], r_reg + r_col, r_col)[:, ::-1].T
+    cross = np.zeros_like(g)
+    if (r_row > 0 or r_drv > 0) and (r_col > 0 or r_reg > 0):
+        gbar = float(ge.mean())
+        h = uniform_transfer(cp, gbar, r_drv + r_row, r_row)
+        k = uniform_transfer(rp, gbar, r_reg + r_col, r_col)[::-1, ::-1]
+        a = ge.mean(axis=1)                      # rank-1 mean field: G[r, c'] ~ a_r·b_c'
+        b = ge.mean(axis=0) / gbar
+        left = k.T @ (a[:, None] * (beta * ge))
+        right = ((ge * alpha) * b[None, :]) @ h.T
+        cross = left * right / chord
+    return LineSolve(g, alpha, beta, cross)
+
+
+# ------------------------------------------------------------------------------------
+# device row functions
+# ------------------------------------------------------------------------------------
+
+def device_terms(dev, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """f(u), u·f'(u), u²·f''(u)/2 of the normalised device law (g = 1 S)."""
+    h = 1e-4
+    f0 = dev.current(u, 1.0)
+    fp = dev.current(u + h, 1.0)
+    fm = dev.current(u - h, 1.0)
+    d1 = (fp - fm) / (2 * h)
+    d2 = (fp - 2 * f0 + fm) / (h * h)
+    return f0, u * d1, 0.5 * u * u * d2
+
+
+def chord_factor(dev, v_t: float) -> float:
+    """Symmetric chord conductance at ±v_t relative to G (1 for a linear device)."""
+    return float((dev.current(v_t, 1.0) - dev.current(-v_t, 1.0)) / (2 * v_t))
+
+
+# ------------------------------------------------------------------------------------
+# compiled model
+# ------------------------------------------------------------------------------------
+
+@dataclass
+class CompiledCrossbar:
+    """A crossbar surrogate compiled for one config and weight matrix.
+
+    ``currents(x)``: (B, rows) inputs in [-1, 1] -> (B, cols) output currents (A).
+    ``charges(codes, t_lsb_s)``: signed PWM codes (B, rows) -> (B, cols) charge (C).
+    ``power(x)`` (W) and ``pwm_energy(codes, t_lsb_s)`` (J): read power / energy of
+    the array, wires and drivers.
+    """
+
+    cfg: CrossbarConfig
+    m_f: np.ndarray          # (Rp, Cp) matrix of the f(u) term
+    m_d1: np.ndarray         # (Rp, Cp) matrix of the u·f'(u) term
+    m_d2: np.ndarray | None  # (Rp, Cp) matrix of the u²f''(u)/2 term (None: linear)
+    power_scale: float
+    linear: bool
+
+    def _rows(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        x = np.atleast_2d(np.asarray(x, dtype=float))
+        if x.shape[1] != self.cfg.rows:
+            raise ValueError(f"inputs have {x.shape[1]} rows, the crossbar has "
+                             f"{self.cfg.rows}")
+        u = row_drive_batch(self.cfg, x)
+        if self.linear:
+            return u, [u]
+        f0, d1, d2 = device_terms(self.cfg.device_model(), u)
+        return u, [f0, d1, d2]
+
+    def _apply(self, p: list[np.ndarray]) -> np.ndarray:
+        out = p[0] @ self.m_f
+        if not self.linear:
+            out += p[1] @ self.m_d1
+            if self.m_d2 is not None:
+                out += p[2] @ self.m_d2
+        return out
+
+    def _row_current(self, p: list[np.ndarray]) -> np.ndarray:
+        out = p[0] * self.m_f.sum(axis=1)
+        if not self.linear:
+            out += p[1] * self.m_d1.sum(axis=1)
+            if self.m_d2 is not None:
+                out += p[2] * self.m_d2.sum(axis=1)
+        return out
+
+    def currents(self, x: np.ndarray) -> np.ndarray:
+        _, p = self._rows(x)
+        return combine_outputs(self.cfg, self._apply(p))
+
+    def power(self, x: np.ndarray) -> np.ndarray:
+        u, p = self._rows(x)
+        return self.power_scale * np.sum(u * self._row_current(p), axis=1)
+
+    def _durations(self, codes: np.ndarray, t_lsb_s: float,
+                   durations_s: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        codes = np.atleast_2d(np.asarray(codes, dtype=float))
+        x = np.sign(codes)
+        t = np.abs(codes) * t_lsb_s if durations_s is None else np.atleast_2d(durations_s)
+        if self.cfg.encoding == "hermes":
+            t = np.repeat(t, 2, axis=1)
+        return x, t
+
+    def charges(self, codes: np.ndarray, t_lsb_s: float = 1e-9,
+                durations_s: np.ndarray | None = None) -> np.ndarray:
+        """Integrated output charge under PWM: Σ over segments between pulse ends of
+        operating points, which for this model is the matmuls with row functions
+        weighted by each row's pulse duration (``|code|·t_lsb`` unless given)."""
+        x, t = self._durations(codes, t_lsb_s, durations_s)
+        _, p = self._rows(x)
+        return combine_outputs(self.cfg, self._apply([q * t for q in p]))
+
+    def pwm_energy(self, codes: np.ndarray, t_lsb_s: float = 1e-9,
+                   durations_s: np.ndarray | None = None) -> np.ndarray:
+        x, t = self._durations(codes, t_lsb_s, durations_s)
+        u, p = self._rows(x)
+        return self.power_scale * np.sum(u * t * self._row_current(p), axis=1)
+
+
+# ------------------------------------------------------------------------------------
+# estimator
+# ------------------------------------------------------------------------------------
+
+class DomainError(ValueError):
+    """Evaluation far outside the fitted validity domain."""
+
+
+@dataclass
+class CrossbarCase:
+    """One SPICE point: config, conductances (config shape), inputs (rows,), outputs."""
+
+    cfg: CrossbarConfig
+    g: np.ndarray
+    x: np.ndarray
+    i_out_a: np.ndarray | None = None
+    power_w: float | None = None
+
+
+def _features(cfg: CrossbarConfig, g: np.ndarray, x: np.ndarray) -> tuple[np.ndarray,
+                                                                          np.ndarray]:
+    """(cols, 4) per-term output features and (4,) per-term power features."""
+    dev = cfg.device_model()
+    lin = dev.name == "linear"
+    chord = 1.0 if lin else chord_factor(dev, 0.5 * cfg.v_read_v)
+    ls = line_solve(cfg, physical_conductances(cfg, g).sum(axis=0), chord)
+    gg = ls.g
+    attn = ls.alpha * ls.beta
+    a_tot = attn + ls.cross / gg
+    mats = [gg, gg * (attn - 1.0), ls.cross, gg * (a_tot - 1.0) ** 2]
+    u = row_drive_batch(cfg, x)
+    if lin:
+        rowf = [u, u, u, np.zeros_like(u)]
+    else:
+        f0, d1, d2 = device_terms(dev, u)
+        rowf = [f0, d1, d1, d2]
+    feats = np.stack([combine_outputs(cfg, rf @ m)[0] for rf, m in zip(rowf, mats,
+                                                                        strict=True)], axis=1)
+    pw = np.array([float(np.sum(u * (rf * m.sum(axis=1)))) for rf, m in zip(rowf, mats,
+                                                                           strict=True)])
+    return feats, pw
+
+
+DOMAIN_PARAMS = {  # name: (getter, scale)
+    "rows": (lambda c: c.rows, "log"),
+    "cols": (lambda c: c.cols, "log"),
+    "r_wire_row_ohm": (lambda c: c.r_wire_row_ohm, "lin"),
+    "r_wire_col_ohm": (lambda c: c.r_wire_col_ohm, "lin"),
+    "r_driver_ohm": (lambda c: c.r_driver_ohm, "lin"),
+    "v_read_v": (lambda c: c.v_read_v, "lin"),
+}
+
+
+def check_domain(values: dict[str, float], lo: dict[str, float], hi: dict[str, float],
+                 scales: dict[str, str], what: str, policy: str = "warn",
+                 far: float = 1.0) -> list[str]:
+    """Domain policy: inside [lo, hi] is fine; outside by at most ``far`` times the
+    fitted span (in log2 units for ``log`` parameters, span at least 1 unit) warns;
+    farther raises :class:`DomainError`. ``policy`` "error" raises on any excursion,
+    "ignore" never complains. Returns the messages."""
+    msgs = []
+    for k, v in values.items():
+        if k not in lo:
+            continue
+        a, b, val = float(lo[k]), float(hi[k]), float(v)
+        if a <= val <= b:
+            continue
+        if scales.get(k) == "log" and a > 0 and val > 0:
+            a, b, val = np.log2(a), np.log2(b), np.log2(val)
+            span = max(b - a, 1.0)
+        else:
+            span = max(b - a, abs(b), 1e-30)
+        dist = (a - val if val < a else val - b) / span
+        msg = (f"{what}: {k} = {v!r} is outside the fitted domain [{lo[k]!r}, {hi[k]!r}]")
+        msgs.append(msg)
+        if policy == "error" or (policy == "warn" and dist > far):
+            raise DomainError(msg + (" (far outside)" if dist > far else ""))
+        if policy == "warn":
+            warnings.warn(msg + "; extrapolating", stacklevel=3)
+    return msgs
+
+
+class CrossbarSurrogate:
+    """scikit-learn-style estimator: ``fit(cases)`` / ``predict(cases)`` /
+    ``compile(cfg, g)``.
+
+    ``alpha``: ridge penalty pulling the learned term coefficients towards the
+    physics (1.0 each), on features normalised per point by its full scale.
+    ``domain_policy``: "warn" (default), "error" or "ignore" (see
+    :func:`check_domain`).
+    """
+
+    def __init__(self, alpha: float = 1e-3, domain_policy: str = "warn") -> None:
+        self.alpha = alpha
+        self.domain_policy = domain_policy
+
+    # -- fitting ----------------------------------------------------------------------
+    def fit(self, cases: list[CrossbarCase]) -> CrossbarSurrogate:
+        from sklearn.linear_model import Ridge
+
+        if len(cases) < 2:
+            raise ValueError(f"need at least 2 crossbar points to fit, got {len(cases)}")
+        by_dev: dict[str, list[tuple[np.ndarray, np.ndarray, float, float, float]]] = {}
+        for c in cases:
+            if c.cfg.cell != "1R":
+                raise ValueError(f"cell {c.cfg.cell!r} is not modelled (1R only)")
+            if c.i_out_a is None or not np.all(np.isfinite(c.i_out_a)):
+                raise ValueError("a crossbar point has no (finite) i_out_a")
+            f, pw = _features(c.cfg, c.g, c.x)
+            scale = max(float(np.max(np.abs(c.i_out_a))), 1e-30)
+            p_sp = float(c.power_w) if c.power_w is not None else float("nan")
+            by_dev.setdefault(c.cfg.device, []).append((f, c.i_out_a, scale, float(pw.sum()),
+                                                        p_sp))
+        self.devices_ = sorted(by_dev)
+        self.coef_ = np.ones((len(self.devices_), N_TERMS))
+        self.power_scale_ = np.ones(len(self.devices_))
+        self.n_points_ = np.zeros(len(self.devices_), int)
+        for k, dev in enumerate(self.devices_):
+            rows = by_dev[dev]
+            xf = np.concatenate([f / s for f, _, s, _, _ in rows])
+            yr = np.concatenate([(y - f.sum(axis=1)) / s for f, y, s, _, _ in rows])
+            used = np.any(xf != 0, axis=0)
+            reg = Ridge(alpha=self.alpha, fit_intercept=False)
+            reg.fit(xf[:, used], yr)
+            self.coef_[k, used] += reg.coef_
+            pm = np.array([r[3] for r in rows])
+            ps = np.array([r[4] for r in rows])
+            ok = np.isfinite(ps) & (pm != 0)
+            if ok.sum() >= 1:
+                self.power_scale_[k] = float(np.dot(pm[ok], ps[ok]) / np.dot(pm[ok], pm[ok]))
+            self.n_points_[k] = len(rows)
+        # validity domain
+        self.encodings_ = sorted({c.cfg.encoding for c in cases})
+        vals = {k: np.array([get(c.cfg) for c in cases], float)
+                for k, (get, _) in DOMAIN_PARAMS.items()}
+        gmax = np.array([float(np.max(c.g)) for c in cases])
+        vals["g_max_s"] = gmax
+        self.domain_lo_ = {k: float(v.min()) for k, v in vals.items()}
+        self.domain_hi_ = {k: float(v.max()) for k, v in vals.items()}
+        self.device_params_ = {c.cfg.device: dict(c.cfg.device_params) for c in cases}
+        return self
+
+    # -- evaluation -------------------------------------------------------------------
+    def _device_index(self, cfg: CrossbarConfig) -> int:
+        if cfg.device not in self.devices_:
+            raise DomainError(f"device model {cfg.device!r} was not fitted; this model has "
+                              f"{', '.join(self.devices_)}")
+        if cfg.cell != "1R":
+            raise DomainError(f"cell {cfg.cell!r} is not modelled by the crossbar surrogate "
+                              "(1R cells only)")
+        return self.devices_.index(cfg.device)
+
+    def compile(self, cfg: CrossbarConfig, g: np.ndarray) -> CompiledCrossbar:
+        """Solve the lines once for this weight matrix; returns a :class:`CompiledCrossbar`."""
+        k = self._device_index(cfg)
+        values = {n: get(cfg) for n, (get, _) in DOMAIN_PARAMS.items()}
+        values["g_max_s"] = float(np.max(g))
+        scales = {n: s for n, (_, s) in DOMAIN_PARAMS.items()}
+        check_domain(values, self.domain_lo_, self.domain_hi_, scales, "crossbar surrogate",
+                     self.domain_policy)
+        if cfg.encoding not in self.encodings_:
+            msg = (f"crossbar surrogate: encoding {cfg.encoding!r} was not in the fit "
+                   f"({', '.join(self.encodings_)})")
+            if self.domain_policy == "error":
+                raise DomainError(msg)
+            if self.domain_policy == "warn":
+                warnings.warn(msg + "; the line solve is physical, extrapolating",
+                              stacklevel=2)
+        dev = cfg.device_model()
+        lin = dev.name == "linear"
+        chord = 1.0 if lin else chord_factor(dev, 0.5 * cfg.v_read_v)
+        ls = line_solve(cfg, physical_conductances(cfg, g).sum(axis=0), chord)
+        c = self.coef_[k]
+        attn = ls.alpha * ls.beta
+        m_f = c[0] * ls.g
+        m_d1 = c[1] * ls.g * (attn - 1.0) + c[2] * ls.cross
+        if lin:
+            return CompiledCrossbar(cfg, m_f + m_d1, np.zeros_like(m_f), None,
+                                    float(self.power_scale_[k]), True)
+        a_tot = attn + ls.cross / ls.g
+        m_d2 = c[3] * ls.g * (a_tot - 1.0) ** 2
+        return CompiledCrossbar(cfg, m_f, m_d1, m_d2, float(self.power_scale_[k]), False)
+
+    def predict(self, cases: list[CrossbarCase]) -> list[np.ndarray]:
+        return [self.compile(c.cfg, c.g).currents(c.x)[0] for c in cases]
+
+    # -- storage ----------------------------------------------------------------------
+    def to_arrays(self) -> dict:
+        return {
+            "devices": np.array(self.devices_, dtype="S"),
+            "encodings": np.array(self.encodings_, dtype="S"),
+            "terms": np.array(TERMS, dtype="S"),
+            "coef": self.coef_, "power_scale": self.power_scale_,
+            "n_points": self.n_points_,
+            "domain_names": np.array(list(self.domain_lo_), dtype="S"),
+            "domain_lo": np.array(list(self.domain_lo_.values())),
+            "domain_hi": np.array(list(self.domain_hi_.values())),
+            "device_params_json": np.array(_json(self.device_params_), dtype="S"),
+            "alpha": np.array(self.alpha),
+        }
+
+    @classmethod
+    def from_arrays(cls, a: dict) -> CrossbarSurrogate:
+        import json
+
+        m = cls(alpha=float(a["alpha"]))
+        m.devices_ = [s.decode() for s in a["devices"]]
+        m.encodings_ = [s.decode() for s in a["encodings"]]
+        m.coef_ = np.asarray(a["coef"], float)
+        m.power_scale_ = np.asarray(a["power_scale"], float)
+        m.n_points_ = np.asarray(a["n_points"], int)
+        names = [s.decode() for s in a["domain_names"]]
+        m.domain_lo_ = dict(zip(names, map(float, a["domain_lo"]), strict=True))
+        m.domain_hi_ = dict(zip(names, map(float, a["domain_hi"]), strict=True))
+        m.device_params_ = json.loads(bytes(a["device_params_json"]).decode())
+        if m.coef_.shape != (len(m.devices_), N_TERMS):
+            raise ValueError(f"crossbar/coef has shape {m.coef_.shape}, expected "
+                             f"({len(m.devices_)}, {N_TERMS})")
+        return m
+
+
+def _json(obj) -> str:
+    import json
+
+    return json.dumps(obj, sort_keys=True)
