@@ -307,6 +307,21 @@ def dask_point(target: str, index: int, params: dict[str, Any], outputs: list[st
         return execute_point(target, index, params, outputs, timeout_s)
 
 
+def check_scheduler(address: str, timeout_s: float = 20.0) -> int:
+    """Number of workers of the Dask scheduler at ``address``; PoolError if unreachable."""
+    from distributed import Client
+
+    try:
+        with Client(address, timeout=f"{timeout_s}s") as client:
+            n = len(client.scheduler_info().get("workers", {}))
+    except (OSError, TimeoutError, ValueError) as e:
+        raise PoolError(f"cannot reach the Dask scheduler at {address!r}: {e}") from None
+    if n == 0:
+        raise PoolError(f"the Dask scheduler at {address!r} has no workers; start some with "
+                        f"`dask worker {address} --nthreads 1`")
+    return n
+
+
 def run_dask(tasks: Iterable[Task], target: str, outputs: list[str], address: str,
              timeout_s: float, on_outcome: OnOutcome, grace_s: float | None = None) -> int:
     """Run ``tasks`` on the Dask cluster at ``address``; outcomes in any order.
@@ -414,6 +429,8 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
         spec = load_spec(spec)
     spec.validate()
     n_workers = workers or os.cpu_count() or 1
+    if scheduler:
+        check_scheduler(scheduler)
     store = SweepStore(out, spec, force=force, checkpoint_s=checkpoint_s)
     t0 = time.monotonic()
     run_outcomes: list[PointOutcome] = []

@@ -180,3 +180,16 @@ def test_progress_bar_and_summary_text(tmp_path, workers, capsys):
     assert "2/2" in err and "ok=2" in err and "failed=0" in err
     text = s.text()
     assert "2 ok, 0 failed" in text and "points/s" in text and "SPICE" in text
+
+
+def test_cli_refuses_a_bad_spec_before_running(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[sweep]\ngenerator = "crossbar_op"\nseed = 1\n[fixed]\nrows = 4\n'
+                   'cols = 4\n[grid]\nr_wire_row_ohm = { logspace = [0.0, 1.0, 3] }\n')
+    out = tmp_path / "never.h5"
+    r = subprocess.run(cli_command() + [str(bad), "--out", str(out), "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert str(bad) in r.stderr and "[grid] r_wire_row_ohm" in r.stderr
+    assert json.loads(r.stdout)["ok"] is False
+    assert not out.exists()
