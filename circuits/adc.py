@@ -294,6 +294,11 @@ def cco_adc_subcircuit(cfg: CcoAdcConfig) -> SubCircuit:
     while the line current is positive (into ``inp``). ``vss`` is the local ground
     (``gnd`` is a global alias of node 0 in ngspice, so it is not used as a port
     name). Use :func:`initial_conditions` for a defined start state.
+
+    In a tile: put ``cfg.mosfets.spice_lines()`` in the circuit's ``raw_spice``, add
+    this sub-circuit once, one ``X`` instance per line, an ``.ic`` line per instance
+    (:func:`ic_line`), save ``v(out)``/``v(sgn)`` of each and count with
+    :func:`count_toggles`.
     """
     sc = SubCircuit(cfg.name, "inp", "vdd", "vss", "out", "sgn")
     _front_end(sc, cfg)
@@ -404,7 +409,7 @@ def toggle_times(time: np.ndarray, v: np.ndarray, vdd_v: float,
     return out
 
 
-def count_toggles(time: np.ndarray, v_out: np.ndarray, window_s: float, vdd_v: float,
+def count_toggles(time: np.ndarray, v_out: np.ndarray, window_s: float, vdd_v: float = 0.8,
                   v_sign: np.ndarray | None = None, t_start_s: float = 0.0) -> int:
     """Signed count: toggles of ``v_out`` in ``(t_start_s, t_start_s+window_s]``, each
     +1 if ``v_sign`` (the ADC's sign output) is high at that instant, else -1
