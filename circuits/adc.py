@@ -86,24 +86,24 @@ class CcoAdcConfig:
     # relaxation core
     c_int_f: float = 14e-15         # tuned: measured Q_unit 31 fC (FACTS.md target 29 fC)
     r_ff_ohm: float = 1900.0        # tuned: (alpha+alpha_ff)*r_ff ~ t_delay/C_eff, t_delay 57 ps
-    w_latch_n_m: float = 0.2e-6     # latch NMOS
+    w_latch_n_m: float = 0.2e-6     # design choice: latch NMOS (W/L = 4), flips in ~20 ps
     w_latch_p_m: float = 0.2e-6     # latch PMOS, weak: limits the crowbar current while
     l_latch_p_m: float = 0.1e-6     #   the trip NMOS fights it (about 40 uA)
-    w_trip_m: float = 1.0e-6        # trip NMOS driven by the integration capacitor
-    w_switch_m: float = 1.0e-6      # steering PMOS / reset NMOS
-    w_buf_n_m: float = 0.4e-6       # buffer inverters (PMOS twice as wide)
+    w_trip_m: float = 1.0e-6        # derived: W/L 20 beats the 40 uA latch PMOS ~0.1 V above vt
+    w_switch_m: float = 1.0e-6      # derived: resets C in ~5 ps (Ron ~ 250 Ohm)
+    w_buf_n_m: float = 0.4e-6       # design choice: buffer inverters (PMOS twice as wide)
     w_buf_p_m: float = 0.4e-6       # first buffer PMOS: low threshold, switches after the latch
-    c_kick_f: float = 1e-15         # latch -> capacitor positive feedback (clean trip)
+    c_kick_f: float = 1e-15         # tuned: latch -> capacitor kick, one clean toggle at 1 uA
     l_logic_m: float = 0.05e-6      # assumption: digital channel length
     # ring variant
     n_ring_stages: int = 5          # NOTES-ngspice.md: 5-stage current-starved ring
-    c_ring_f: float = 2e-15         # load per ring stage
-    w_ring_m: float = 0.4e-6        # ring inverter and starving devices
+    c_ring_f: float = 2e-15         # tuned: ring gain ~29 MHz/uA, near the relaxation CCO
+    w_ring_m: float = 0.4e-6        # design choice: ring inverter/starving device unit width
     # simulation
-    temperature_c: float = 27.0
+    temperature_c: float = 27.0     # SPICE nominal (tnom = 27 C)
     t_step_s: float = 2e-12         # maximum transient step (edges are ~10 ps)
     mosfets: MosfetModels = field(default_factory=lambda: GENERIC)
-    name: str = "cco_adc"
+    name: str = "cco_adc"           # sub-circuit name (validated: reaches the netlist)
 
     def __post_init__(self) -> None:
         check_choice(self.variant, VARIANTS, "CCO-ADC variant")
