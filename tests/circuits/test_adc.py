@@ -27,7 +27,7 @@ from aimc.circuits.adc import (
 from aimc.circuits.models import MosfetModels, generic_card_text
 
 WINDOW = 128e-9  # FACTS.md HERMES: 8-bit PWM at 1 GHz
-CURRENTS = np.array([1, 5, 15, 35, 65, 100]) * 1e-6  # design range 0..I_max = 100 uA
+CURRENTS = np.array([1, 10, 35, 65, 100]) * 1e-6  # design range 0..I_max = 100 uA
 INL_LIN_MAX = 2.5     # LSB, linearized (measured 1.5 LSB)
 INL_RAW_MIN = 5.0     # LSB, without linearization (measured about 9 LSB)
 
@@ -54,7 +54,7 @@ def test_frequency_strictly_increases_with_current(lin_curve, raw_curve):
 
 def test_count_proportional_to_charge_within_inl(lin_curve):
     cur, _, n, _ = lin_curve
-    q_unit = fit_q_unit(cur[[1, 3, 5]], n[[1, 3, 5]], WINDOW)  # from a few points
+    q_unit = fit_q_unit(cur[[1, 2, 4]], n[[1, 2, 4]], WINDOW)  # from a few points
     assert 20e-15 < q_unit < 40e-15  # FACTS.md: about 29 fC
     inl = inl_lsb(cur, n, WINDOW, q_unit)
     assert np.max(np.abs(inl)) <= INL_LIN_MAX, inl
@@ -92,7 +92,7 @@ def test_energy_from_supply_current(lin_curve):
 
 def test_negative_current_gives_negative_count(lin_curve):
     r = convert(CcoAdcConfig(), -35e-6, WINDOW)
-    n_pos = lin_curve[2][3]
+    n_pos = lin_curve[2][2]  # +35 uA
     assert r.count < 0
     assert abs(r.count) == pytest.approx(n_pos, rel=0.06)
     assert r.line_error_v < 0.010
@@ -114,10 +114,10 @@ def test_stepped_current_counts_its_charge(lin_curve):
 
 def test_ring_variant():
     cfg = CcoAdcConfig(variant="ring")
-    res = [convert(cfg, i, 64e-9) for i in (0.0, 5e-6, 30e-6, 100e-6)]
+    res = [convert(cfg, i, 48e-9) for i in (0.0, 10e-6, 100e-6)]
     assert abs(res[0].count) <= 1
     f = [r.frequency_hz for r in res[1:]]
-    assert f[0] < f[1] < f[2]
+    assert 0 < f[0] < f[1]
 
 
 def test_pdk_library_and_corner(tmp_path: Path):
@@ -126,11 +126,11 @@ def test_pdk_library_and_corner(tmp_path: Path):
     lib.write_text(f"* test PDK\n.lib tt\n{text}\n.endl tt\n")
     models = MosfetModels.from_library(lib, nmos="nfet_tt", pmos="pfet_tt", corner="tt")
     cfg = CcoAdcConfig(mosfets=models)
-    design = adc_design(cfg, 20e-6, 40e-9)
+    design = adc_design(cfg, 20e-6, 30e-9)
     assert f'.lib "{lib.resolve()}" tt' in design.text()
     assert "nfet_tt" in design.text() and " nch " not in design.text()
-    n_pdk = convert(cfg, 20e-6, 40e-9).count
-    n_gen = convert(CcoAdcConfig(), 20e-6, 40e-9).count
+    n_pdk = convert(cfg, 20e-6, 30e-9).count
+    n_gen = convert(CcoAdcConfig(), 20e-6, 30e-9).count
     assert abs(n_pdk - n_gen) <= 1
 
 
