@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_FORBIDDEN_PATH_CHARS = re.compile(r"[\x00-\x1f\x7f\"';]")
+# whitespace too: ngspice cuts a quoted .lib path at a space and the engine is left
+# unusable for the rest of the process
+_FORBIDDEN_PATH_CHARS = re.compile(r"[\x00-\x1f\x7f\"';\s]")
 
 
 def check_name(value: str, what: str = "name") -> str:
@@ -32,8 +34,9 @@ def check_library_path(value: str | Path, what: str = "library path") -> Path:
     text = str(value)
     if _FORBIDDEN_PATH_CHARS.search(text):
         raise ValueError(
-            f"invalid {what} {text!r}: newlines, quotes, ';' and control characters are "
-            "refused in paths that reach a netlist"
+            f"invalid {what} {text!r}: whitespace, newlines, quotes, ';' and control "
+            "characters are refused in paths that reach a netlist (ngspice cannot include "
+            "a path with spaces: copy or link the file to a path without them)"
         )
     path = Path(text).expanduser().resolve()
     if not path.is_file():

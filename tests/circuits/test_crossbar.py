@@ -284,3 +284,11 @@ def test_pwm_transient_charge_equals_operating_point_segments(device):
     assert np.max(np.abs(res.q_phys_c - q_ops)) <= tol * np.max(np.abs(q_ops))
     # the energy the drivers deliver is the Joule heat: positive and ~ v_read·Σ|q_row|
     assert res.energy_j > 0
+
+
+def test_library_path_with_spaces_is_refused(tmp_path):
+    folder = tmp_path / "my pdk"
+    folder.mkdir()
+    lib = _write_pdk(folder)
+    with pytest.raises(ValueError, match="whitespace"):
+        MosfetModels.from_library(lib, nmos="mynmos", pmos="mypmos", corner="tt")
