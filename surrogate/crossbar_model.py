@@ -48,10 +48,6 @@ from aimc.circuits.crossbar import (
 )
 from aimc.surrogate.baselines import regulator_r_ohm, row_drive_batch
 
-N_TERMS = 4
-TERMS = ("g_f", "g_attn_fprime", "cross_fprime", "g_attn2_fsecond")
-
-
 # ------------------------------------------------------------------------------------
 # line solves
 # ------------------------------------------------------------------------------------
@@ -139,23 +135,53 @@ def line_solve(cfg: CrossbarConfig, g_phys_sum: np.ndarray, chord: float = 1.0) 
 
 
 # ------------------------------------------------------------------------------------
-# device row functions
+# device row functions and the compiled terms
 # ------------------------------------------------------------------------------------
 
+N_TERMS = 5
+TERMS = ("own", "row_drop", "col_drop", "cross", "row_drop2")
+"""The physical terms: own cell current G·f(u); row-line drop G(α-1)/k · f·f';
+column-line rise f̄'·Gα(β-1)/k · f; cross term f̄'·dT/k · f; second order in the row
+drop G(α-1)²/k² · f²f''/2. ``k`` is the chord factor of the ladders, ``f̄'`` the
+mean small-signal factor f'(u) over the physical rows of the vector."""
+
+
 def device_terms(dev, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """f(u), u·f'(u), u²·f''(u)/2 of the normalised device law (g = 1 S)."""
+    """f(u), f'(u), f''(u) of the normalised device law (g = 1 S), by central differences."""
     h = 1e-4
     f0 = dev.current(u, 1.0)
     fp = dev.current(u + h, 1.0)
     fm = dev.current(u - h, 1.0)
-    d1 = (fp - fm) / (2 * h)
-    d2 = (fp - 2 * f0 + fm) / (h * h)
-    return f0, u * d1, 0.5 * u * u * d2
+    return f0, (fp - fm) / (2 * h), (fp - 2 * f0 + fm) / (h * h)
 
 
 def chord_factor(dev, v_t: float) -> float:
     """Symmetric chord conductance at ±v_t relative to G (1 for a linear device)."""
     return float((dev.current(v_t, 1.0) - dev.current(-v_t, 1.0)) / (2 * v_t))
+
+
+def term_matrices(cfg: CrossbarConfig, g: np.ndarray) -> tuple[list[np.ndarray], bool]:
+    """The five (Rp, Cp) term matrices of a config and conductances; linear flag."""
+    dev = cfg.device_model()
+    lin = dev.name == "linear"
+    k = 1.0 if lin else chord_factor(dev, 0.5 * cfg.v_read_v)
+    ls = line_solve(cfg, physical_conductances(cfg, g).sum(axis=0), k)
+    gg = ls.g
+    mats = [gg, gg * (ls.alpha - 1.0) / k, gg * ls.alpha * (ls.beta - 1.0) / k, ls.cross,
+            gg * (ls.alpha - 1.0) ** 2 / k ** 2]
+    return mats, lin
+
+
+def row_functions(dev, u: np.ndarray, linear: bool) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per-row functions (B, Rp) of the five terms (before the per-vector f̄' scale)
+    and f'(u) (B, Rp)."""
+    if linear:
+        return [u, u, u, u, np.zeros_like(u)], np.ones_like(u)
+    f0, d1, d2 = device_terms(dev, u)
+    return [f0, f0 * d1, f0, f0, 0.5 * f0 * f0 * d2], d1
+
+
+SCALED = (2, 3)  # terms multiplied by the per-vector mean f'
 
 
 # ------------------------------------------------------------------------------------
@@ -167,76 +193,101 @@ class CompiledCrossbar:
     """A crossbar surrogate compiled for one config and weight matrix.
 
     ``currents(x)``: (B, rows) inputs in [-1, 1] -> (B, cols) output currents (A).
-    ``charges(codes, t_lsb_s)``: signed PWM codes (B, rows) -> (B, cols) charge (C).
-    ``power(x)`` (W) and ``pwm_energy(codes, t_lsb_s)`` (J): read power / energy of
-    the array, wires and drivers.
+    ``charges(codes, t_lsb_s)``: signed PWM codes (B, rows) -> (B, cols) charge (C),
+    the exact sum of this model's operating points over the segments between pulse
+    ends. ``power(x)`` (W) and ``pwm_energy(codes, t_lsb_s)`` (J): read power /
+    energy of the array, wires and drivers.
     """
 
     cfg: CrossbarConfig
-    m_f: np.ndarray          # (Rp, Cp) matrix of the f(u) term
-    m_d1: np.ndarray         # (Rp, Cp) matrix of the u·f'(u) term
-    m_d2: np.ndarray | None  # (Rp, Cp) matrix of the u²f''(u)/2 term (None: linear)
+    m_a: np.ndarray          # (Rp, Cp) terms with their own row function (0, 1, 4)
+    m_b: np.ndarray | None   # (Rp, Cp) terms scaled by the mean f' (2, 3); None: linear
+    m_c: np.ndarray | None   # (Rp, Cp) row-drop term (1) for non-linear devices
+    m_d: np.ndarray | None   # (Rp, Cp) second-order term (4)
     power_scale: float
     linear: bool
 
-    def _rows(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _u(self, x: np.ndarray) -> np.ndarray:
         x = np.atleast_2d(np.asarray(x, dtype=float))
         if x.shape[1] != self.cfg.rows:
             raise ValueError(f"inputs have {x.shape[1]} rows, the crossbar has "
                              f"{self.cfg.rows}")
-        u = row_drive_batch(self.cfg, x)
-        if self.linear:
-            return u, [u]
-        f0, d1, d2 = device_terms(self.cfg.device_model(), u)
-        return u, [f0, d1, d2]
+        return row_drive_batch(self.cfg, x)
 
-    def _apply(self, p: list[np.ndarray]) -> np.ndarray:
-        out = p[0] @ self.m_f
-        if not self.linear:
-            out += p[1] @ self.m_d1
-            if self.m_d2 is not None:
-                out += p[2] @ self.m_d2
+    def _parts(self, u: np.ndarray, weight: np.ndarray | None = None
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(row function, matrix) pairs; ``weight`` (B, Rp) multiplies the row functions
+        (PWM: the per-row integral of time x the per-segment mean f')."""
+        if self.linear:
+            w = u if weight is None else u * weight
+            return [(w, self.m_a)]
+        f, fp, fpp = device_terms(self.cfg.device_model(), u)
+        fbar = fp.mean(axis=1, keepdims=True)
+        if weight is None:
+            wa, wb = 1.0, fbar
+        else:
+            wa, wb = weight[0], weight[1]
+        return [(f * wa, self.m_a), (f * wb, self.m_b), (f * fp * wa, self.m_c),
+                (0.5 * f * f * fpp * wa, self.m_d)]
+
+    def _apply(self, parts) -> np.ndarray:
+        out = parts[0][0] @ parts[0][1]
+        for p, m in parts[1:]:
+            out += p @ m
         return out
 
-    def _row_current(self, p: list[np.ndarray]) -> np.ndarray:
-        out = p[0] * self.m_f.sum(axis=1)
-        if not self.linear:
-            out += p[1] * self.m_d1.sum(axis=1)
-            if self.m_d2 is not None:
-                out += p[2] * self.m_d2.sum(axis=1)
+    def _row_current(self, parts) -> np.ndarray:
+        out = parts[0][0] * parts[0][1].sum(axis=1)
+        for p, m in parts[1:]:
+            out = out + p * m.sum(axis=1)
         return out
 
     def currents(self, x: np.ndarray) -> np.ndarray:
-        _, p = self._rows(x)
-        return combine_outputs(self.cfg, self._apply(p))
+        return combine_outputs(self.cfg, self._apply(self._parts(self._u(x))))
 
     def power(self, x: np.ndarray) -> np.ndarray:
-        u, p = self._rows(x)
-        return self.power_scale * np.sum(u * self._row_current(p), axis=1)
+        u = self._u(x)
+        return self.power_scale * np.sum(u * self._row_current(self._parts(u)), axis=1)
 
-    def _durations(self, codes: np.ndarray, t_lsb_s: float,
-                   durations_s: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _pwm(self, codes: np.ndarray, t_lsb_s: float, durations_s: np.ndarray | None):
         codes = np.atleast_2d(np.asarray(codes, dtype=float))
         x = np.sign(codes)
-        t = np.abs(codes) * t_lsb_s if durations_s is None else np.atleast_2d(durations_s)
+        t = np.abs(codes) * t_lsb_s if durations_s is None else \
+            np.broadcast_to(np.atleast_2d(np.asarray(durations_s, float)), codes.shape)
+        t = np.where(x != 0, t, 0.0)
+        u = self._u(x)
         if self.cfg.encoding == "hermes":
             t = np.repeat(t, 2, axis=1)
-        return x, t
+        if self.linear:
+            return u, t
+        # segments between sorted pulse ends: rows active in segment j are those whose
+        # pulse lasts beyond its start; f̄' of a segment is the mean f' over all rows
+        # (inactive rows sit at 0 V, f'(0) = 1)
+        _, fp, _ = device_terms(self.cfg.device_model(), u)
+        order = np.argsort(-t, axis=1)                       # longest first
+        ts = np.take_along_axis(t, order, axis=1)            # descending ends
+        fps = np.take_along_axis(fp, order, axis=1)
+        n = t.shape[1]
+        # with the j+1 longest pulses active, mean f' = (Σ_{i<=j} f'_i + (n-j-1))/n
+        fbar = (np.cumsum(fps - 1.0, axis=1) + n) / n        # (B, n) for j = 0..n-1
+        seg = ts - np.concatenate([ts[:, 1:], np.zeros((t.shape[0], 1))], axis=1)
+        # row i (sorted) is active in segments j >= i: weight Σ_{j>=i} fbar_j·seg_j
+        acc = np.cumsum((fbar * seg)[:, ::-1], axis=1)[:, ::-1]
+        wb = np.empty_like(t)
+        np.put_along_axis(wb, order, acc, axis=1)
+        return u, (t, wb)
 
     def charges(self, codes: np.ndarray, t_lsb_s: float = 1e-9,
                 durations_s: np.ndarray | None = None) -> np.ndarray:
-        """Integrated output charge under PWM: Σ over segments between pulse ends of
-        operating points, which for this model is the matmuls with row functions
-        weighted by each row's pulse duration (``|code|·t_lsb`` unless given)."""
-        x, t = self._durations(codes, t_lsb_s, durations_s)
-        _, p = self._rows(x)
-        return combine_outputs(self.cfg, self._apply([q * t for q in p]))
+        """Integrated output charge (B, cols) under PWM (pulse of ``|code|·t_lsb`` or of
+        ``durations_s`` per row, level by the code's sign)."""
+        u, w = self._pwm(codes, t_lsb_s, durations_s)
+        return combine_outputs(self.cfg, self._apply(self._parts(u, w)))
 
     def pwm_energy(self, codes: np.ndarray, t_lsb_s: float = 1e-9,
                    durations_s: np.ndarray | None = None) -> np.ndarray:
-        x, t = self._durations(codes, t_lsb_s, durations_s)
-        u, p = self._rows(x)
-        return self.power_scale * np.sum(u * t * self._row_current(p), axis=1)
+        u, w = self._pwm(codes, t_lsb_s, durations_s)
+        return self.power_scale * np.sum(u * self._row_current(self._parts(u, w)), axis=1)
 
 
 # ------------------------------------------------------------------------------------
@@ -260,21 +311,12 @@ class CrossbarCase:
 
 def _features(cfg: CrossbarConfig, g: np.ndarray, x: np.ndarray) -> tuple[np.ndarray,
                                                                           np.ndarray]:
-    """(cols, 4) per-term output features and (4,) per-term power features."""
-    dev = cfg.device_model()
-    lin = dev.name == "linear"
-    chord = 1.0 if lin else chord_factor(dev, 0.5 * cfg.v_read_v)
-    ls = line_solve(cfg, physical_conductances(cfg, g).sum(axis=0), chord)
-    gg = ls.g
-    attn = ls.alpha * ls.beta
-    a_tot = attn + ls.cross / gg
-    mats = [gg, gg * (attn - 1.0), ls.cross, gg * (a_tot - 1.0) ** 2]
+    """(cols, N_TERMS) per-term output features and (N_TERMS,) power features."""
+    mats, lin = term_matrices(cfg, g)
     u = row_drive_batch(cfg, x)
-    if lin:
-        rowf = [u, u, u, np.zeros_like(u)]
-    else:
-        f0, d1, d2 = device_terms(dev, u)
-        rowf = [f0, d1, d1, d2]
+    rowf, fp = row_functions(cfg.device_model(), u, lin)
+    fbar = fp.mean(axis=1, keepdims=True)
+    rowf = [rf * fbar if j in SCALED else rf for j, rf in enumerate(rowf)]
     feats = np.stack([combine_outputs(cfg, rf @ m)[0] for rf, m in zip(rowf, mats,
                                                                         strict=True)], axis=1)
     pw = np.array([float(np.sum(u * (rf * m.sum(axis=1)))) for rf, m in zip(rowf, mats,
@@ -282,29 +324,32 @@ def _features(cfg: CrossbarConfig, g: np.ndarray, x: np.ndarray) -> tuple[np.nda
     return feats, pw
 
 
-DOMAIN_PARAMS = {  # name: (getter, scale)
-    "rows": (lambda c: c.rows, "log"),
-    "cols": (lambda c: c.cols, "log"),
-    "r_wire_row_ohm": (lambda c: c.r_wire_row_ohm, "lin"),
-    "r_wire_col_ohm": (lambda c: c.r_wire_col_ohm, "lin"),
-    "r_driver_ohm": (lambda c: c.r_driver_ohm, "lin"),
-    "v_read_v": (lambda c: c.v_read_v, "lin"),
+DOMAIN_PARAMS = {  # name: (getter, scale, far)
+    # sizes: the line solve is exact in the array size, the learned coefficients are
+    # dimensionless, so sizes extrapolate further (up to 8x = 3 octaves) with a warning
+    "rows": (lambda c: c.rows, "log", 3.0),
+    "cols": (lambda c: c.cols, "log", 3.0),
+    "r_wire_row_ohm": (lambda c: c.r_wire_row_ohm, "lin", 1.0),
+    "r_wire_col_ohm": (lambda c: c.r_wire_col_ohm, "lin", 1.0),
+    "r_driver_ohm": (lambda c: c.r_driver_ohm, "lin", 1.0),
+    "v_read_v": (lambda c: c.v_read_v, "lin", 1.0),
 }
 
 
 def check_domain(values: dict[str, float], lo: dict[str, float], hi: dict[str, float],
                  scales: dict[str, str], what: str, policy: str = "warn",
-                 far: float = 1.0) -> list[str]:
-    """Domain policy: inside [lo, hi] is fine; outside by at most ``far`` times the
-    fitted span (in log2 units for ``log`` parameters, span at least 1 unit) warns;
-    farther raises :class:`DomainError`. ``policy`` "error" raises on any excursion,
-    "ignore" never complains. Returns the messages."""
+                 far: dict[str, float] | None = None) -> list[str]:
+    """Domain policy: inside [lo, hi] (with 5 % slack) is fine; outside by at most
+    ``far[name]`` (default 1) times the fitted span (in log2 units for ``log``
+    parameters, span at least 1 unit) warns; farther raises :class:`DomainError`.
+    ``policy`` "error" raises on any excursion, "ignore" never complains. Returns the messages."""
     msgs = []
     for k, v in values.items():
         if k not in lo:
             continue
         a, b, val = float(lo[k]), float(hi[k]), float(v)
-        if a <= val <= b:
+        tol = 0.05 * max(b - a, abs(b))          # 5 % slack: sampled bounds are not sharp
+        if a - tol <= val <= b + tol:
             continue
         if scales.get(k) == "log" and a > 0 and val > 0:
             a, b, val = np.log2(a), np.log2(b), np.log2(val)
@@ -312,10 +357,11 @@ def check_domain(values: dict[str, float], lo: dict[str, float], hi: dict[str, f
         else:
             span = max(b - a, abs(b), 1e-30)
         dist = (a - val if val < a else val - b) / span
+        lim = (far or {}).get(k, 1.0)
         msg = (f"{what}: {k} = {v!r} is outside the fitted domain [{lo[k]!r}, {hi[k]!r}]")
         msgs.append(msg)
-        if policy == "error" or (policy == "warn" and dist > far):
-            raise DomainError(msg + (" (far outside)" if dist > far else ""))
+        if policy == "error" or (policy == "warn" and dist > lim):
+            raise DomainError(msg + (" (far outside)" if dist > lim else ""))
         if policy == "warn":
             warnings.warn(msg + "; extrapolating", stacklevel=3)
     return msgs
@@ -373,7 +419,7 @@ class CrossbarSurrogate:
         # validity domain
         self.encodings_ = sorted({c.cfg.encoding for c in cases})
         vals = {k: np.array([get(c.cfg) for c in cases], float)
-                for k, (get, _) in DOMAIN_PARAMS.items()}
+                for k, (get, _, _) in DOMAIN_PARAMS.items()}
         gmax = np.array([float(np.max(c.g)) for c in cases])
         vals["g_max_s"] = gmax
         self.domain_lo_ = {k: float(v.min()) for k, v in vals.items()}
@@ -394,11 +440,13 @@ class CrossbarSurrogate:
     def compile(self, cfg: CrossbarConfig, g: np.ndarray) -> CompiledCrossbar:
         """Solve the lines once for this weight matrix; returns a :class:`CompiledCrossbar`."""
         k = self._device_index(cfg)
-        values = {n: get(cfg) for n, (get, _) in DOMAIN_PARAMS.items()}
+        values = {n: get(cfg) for n, (get, _, _) in DOMAIN_PARAMS.items()}
         values["g_max_s"] = float(np.max(g))
-        scales = {n: s for n, (_, s) in DOMAIN_PARAMS.items()}
+        scales = {n: s for n, (_, s, _) in DOMAIN_PARAMS.items()}
+        scales["g_max_s"] = "log"
+        far = {n: f for n, (_, _, f) in DOMAIN_PARAMS.items()}
         check_domain(values, self.domain_lo_, self.domain_hi_, scales, "crossbar surrogate",
-                     self.domain_policy)
+                     self.domain_policy, far)
         if cfg.encoding not in self.encodings_:
             msg = (f"crossbar surrogate: encoding {cfg.encoding!r} was not in the fit "
                    f"({', '.join(self.encodings_)})")
@@ -407,20 +455,14 @@ class CrossbarSurrogate:
             if self.domain_policy == "warn":
                 warnings.warn(msg + "; the line solve is physical, extrapolating",
                               stacklevel=2)
-        dev = cfg.device_model()
-        lin = dev.name == "linear"
-        chord = 1.0 if lin else chord_factor(dev, 0.5 * cfg.v_read_v)
-        ls = line_solve(cfg, physical_conductances(cfg, g).sum(axis=0), chord)
+        mats, lin = term_matrices(cfg, g)
         c = self.coef_[k]
-        attn = ls.alpha * ls.beta
-        m_f = c[0] * ls.g
-        m_d1 = c[1] * ls.g * (attn - 1.0) + c[2] * ls.cross
+        ps = float(self.power_scale_[k])
         if lin:
-            return CompiledCrossbar(cfg, m_f + m_d1, np.zeros_like(m_f), None,
-                                    float(self.power_scale_[k]), True)
-        a_tot = attn + ls.cross / ls.g
-        m_d2 = c[3] * ls.g * (a_tot - 1.0) ** 2
-        return CompiledCrossbar(cfg, m_f, m_d1, m_d2, float(self.power_scale_[k]), False)
+            m = sum(ci * mi for ci, mi in zip(c[:4], mats[:4], strict=True))
+            return CompiledCrossbar(cfg, m, None, None, None, ps, True)
+        return CompiledCrossbar(cfg, c[0] * mats[0], c[2] * mats[2] + c[3] * mats[3],
+                                c[1] * mats[1], c[4] * mats[4], ps, False)
 
     def predict(self, cases: list[CrossbarCase]) -> list[np.ndarray]:
         return [self.compile(c.cfg, c.g).currents(c.x)[0] for c in cases]
