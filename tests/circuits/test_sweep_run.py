@@ -193,3 +193,15 @@ def test_cli_refuses_a_bad_spec_before_running(tmp_path):
     assert str(bad) in r.stderr and "[grid] r_wire_row_ohm" in r.stderr
     assert json.loads(r.stdout)["ok"] is False
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["crossbar_op_ci", "dac_line_ci", "cco_adc_ci"])
+def test_shipped_ci_specs_run_from_the_cli(tmp_path, name):
+    out = tmp_path / f"{name}.h5"
+    r = subprocess.run(cli_command() + [name, "--out", str(out), "--workers", "2", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["points_ok"] == load_spec(name).n_points() and s["points_failed"] == 0
+    d = read_sweep(out)
+    assert set(d.status) == {"ok"} and d.attrs["name"] == name
