@@ -11,8 +11,9 @@ three-parameter form misses). The count of a time-varying current is
     count = sign · ∫ f(|i(t)|) dt   (over the window; piece-wise constant input)
 
 which handles PWM's stepped currents (the line current steps down as pulses end).
-Energy per conversion: ``E = P_static·T + k_q·∫|i| dt`` (Ridge on those two
-features). Conversion time: the integration window.
+The residual and the energy are fitted per polarity (the two current directions
+use different mirrors). Energy per conversion: ``E = P_static·T + k_q·∫|i| dt``
+(Ridge on those two features). Conversion time: the integration window.
 
 INL/DNL of the fitted transfer (counts vs charge, in LSB = counts) are computed by
 :meth:`CcoAdcSurrogate.linearity`. Noise is not modelled (the sweeps have none).
@@ -59,8 +60,8 @@ class CcoAdcSurrogate:
         k = len(self.keys_)
         self.abc_ = np.zeros((k, 3))
         self.knots_ = np.zeros((k, self.n_knots))
-        self.resid_ = np.zeros((k, self.n_knots))
-        self.energy_ = np.zeros((k, 2))
+        self.resid_ = np.zeros((k, 2, self.n_knots))     # [key, sign (+, -), knot]
+        self.energy_ = np.zeros((k, 2, 2))                # [key, sign, (P_static, J/C)]
         self.i_max_ = np.zeros(k)
         self.window_ = np.zeros((k, 2))
         keys_a = np.array(keys)
@@ -78,16 +79,22 @@ class CcoAdcSurrogate:
             a, b, c = fit_calibration(ai, f_obs, relative=False)
             self.abc_[n] = (a, b, c)
             knots = np.linspace(0.0, ai.max(), self.n_knots)
-            resid = np.abs(counts[m]) / window_s[m] - calibration_model(ai, a, b, c)
-            reg = Ridge(alpha=self.alpha, fit_intercept=False)
-            # features scaled to counts (x window) so the penalty is in count units
-            feats = _hat(ai, knots) * window_s[m][:, None]
-            reg.fit(feats, resid * window_s[m])
-            self.knots_[n], self.resid_[n] = knots, reg.coef_
-            ereg = Ridge(alpha=1e-12, fit_intercept=False)
-            ef = np.stack([window_s[m], ai * window_s[m]], axis=1)
-            ereg.fit(ef / ef.max(axis=0), energy_j[m])
-            self.energy_[n] = ereg.coef_ / ef.max(axis=0)
+            self.knots_[n] = knots
+            sg = np.sign(i_in_a[m])
+            for j, sgn in enumerate((1.0, -1.0)):      # the two polarities use different
+                ms = sg == sgn                          # mirrors: residual/energy per sign
+                if ms.sum() < 2:
+                    ms = np.ones_like(ms)
+                w = window_s[m][ms]
+                resid = np.abs(counts[m][ms]) / w - calibration_model(ai[ms], a, b, c)
+                reg = Ridge(alpha=self.alpha, fit_intercept=False)
+                # features scaled to counts (x window) so the penalty is in count units
+                reg.fit(_hat(ai[ms], knots) * w[:, None], resid * w)
+                self.resid_[n, j] = reg.coef_
+                ef = np.stack([w, ai[ms] * w], axis=1)
+                sc = ef.max(axis=0)
+                ereg = Ridge(alpha=1e-12, fit_intercept=False).fit(ef / sc, energy_j[m][ms])
+                self.energy_[n, j] = ereg.coef_ / sc
             self.i_max_[n] = ai.max()
             self.window_[n] = (window_s[m].min(), window_s[m].max())
         return self
@@ -113,7 +120,10 @@ class CcoAdcSurrogate:
             if policy == "error" or x.max() > 2 * imax:
                 raise DomainError(msg)
             warnings.warn(msg + "; extrapolating", stacklevel=2)
-        f = a * x / (1 + b * x) + c + np.interp(x, self.knots_[n], self.resid_[n])
+        i = np.asarray(i_a, float)
+        r = np.where(i >= 0, np.interp(x, self.knots_[n], self.resid_[n, 0]),
+                     np.interp(x, self.knots_[n], self.resid_[n, 1]))
+        f = a * x / (1 + b * x) + c + r
         return np.where(x > 0, np.maximum(f, 0.0), 0.0)
 
     def count(self, key: str, i_seg_a: np.ndarray, dt_s: np.ndarray,
@@ -128,10 +138,14 @@ class CcoAdcSurrogate:
         i = np.asarray(i_a, float)
         return np.sign(i) * self.frequency(key, i, policy) * window_s
 
-    def energy(self, key: str, q_abs_c: np.ndarray, window_s: float) -> np.ndarray:
-        """Energy per conversion (J) for absolute input charge ``q_abs_c`` (C)."""
+    def energy(self, key: str, q_c: np.ndarray, window_s: float) -> np.ndarray:
+        """Energy per conversion (J) for the signed input charge ``q_c`` (C)."""
         n = self._index(key)
-        return self.energy_[n, 0] * window_s + self.energy_[n, 1] * np.asarray(q_abs_c)
+        q = np.asarray(q_c, float)
+        e = np.where(q >= 0, 1, 0)
+        p_static = np.where(e, self.energy_[n, 0, 0], self.energy_[n, 1, 0])
+        k_q = np.where(e, self.energy_[n, 0, 1], self.energy_[n, 1, 1])
+        return p_static * window_s + k_q * np.abs(q)
 
     def linearity(self, key: str, window_s: float, n: int = 256) -> dict[str, float]:
         """INL/DNL (LSB = counts) of the fitted count vs charge over the fitted range:
@@ -171,7 +185,7 @@ class CcoAdcSurrogate:
         m.energy_ = np.asarray(a["energy"], float)
         m.i_max_ = np.asarray(a["i_max_a"], float)
         m.window_ = np.asarray(a["window_s"], float)
-        if m.abc_.shape != (len(m.keys_), 3):
+        if m.abc_.shape != (len(m.keys_), 3) or m.resid_.shape[:2] != (len(m.keys_), 2):
             raise ValueError(f"adc/abc has shape {m.abc_.shape}, expected ({len(m.keys_)}, 3)")
         return m
 

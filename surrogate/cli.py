@@ -23,6 +23,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("data", nargs="+", help="HDF5 sweep files (aimc sweep outputs)")
     p.add_argument("--out", required=True, help="tile-model HDF5 file to write")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    p.add_argument("--heldout", nargs="+", default=[], metavar="HELDOUT.h5",
+                   help="held-out sweep files: validate on them too and store the figures "
+                        "in the tile model (validation/heldout)")
     p.add_argument("--json", action="store_true", help="print the validation as JSON")
     p.set_defaults(func=handle_fit)
     v = subparsers.add_parser("validate", help="error of a tile model on held-out SPICE data",
@@ -54,7 +57,7 @@ def _table(val: dict[str, dict[str, Any]]) -> str:
                      f"{v['max_lsb']:>8.3f} {v['speedup_vs_spice']:>9.0f}  {note.strip()}")
         if c == "crossbar":
             for k, s in v["by_wire_ohm_row_col"].items():
-                lines.append(f"  wire {k:>9} ohm (row/col): rms {s['rms_lsb']:.3f}  "
+                lines.append(f"  wire {k:>12} ohm (row/col): rms {s['rms_lsb']:.3f}  "
                              f"p99 {s['p99_lsb']:.3f}  max {s['max_lsb']:.3f}")
     return "\n".join(lines)
 
@@ -69,7 +72,14 @@ def handle_fit(args: argparse.Namespace) -> int:
         return _error(f"{out} exists; pass --force to overwrite it", args.json)
     try:
         model = fit_tile(args.data)
-        model.attrs["fit_command"] = "aimc fit " + " ".join(Path(d).name for d in args.data)
+        cmd = "aimc fit " + " ".join(Path(d).name for d in args.data)
+        if args.heldout:
+            from aimc.surrogate.fit import validate_tile
+
+            for circuit, v in validate_tile(model, args.heldout).items():
+                model.validation.setdefault(circuit, {})["heldout"] = v
+            cmd += " --heldout " + " ".join(Path(d).name for d in args.heldout)
+        model.attrs["fit_command"] = cmd
         model.save(out, force=args.force)
     except (SweepDataError, ValueError, FileExistsError) as e:
         return _error(str(e), args.json)
@@ -77,7 +87,12 @@ def handle_fit(args: argparse.Namespace) -> int:
         print(json.dumps({"ok": True, "out": str(out), "validation": model.validation},
                          indent=2, default=float))
     else:
+        print("hold-out (1 in 5 points of the fitted files):")
         print(_table(model.validation))
+        held = {c: v["heldout"] for c, v in model.validation.items() if "heldout" in v}
+        if held:
+            print("held-out files:")
+            print(_table(held))
         print(f"wrote {out}")
     return 0
 

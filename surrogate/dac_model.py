@@ -1,45 +1,74 @@
 """PWM DAC surrogate: effective pulse duration and energy vs code and line load.
 
-Per driver type, the effective duration (the charge delivered into the line's cells
-divided by ``v_read·ΣG``) is linear in |code| with a slope and an offset that
-depend on the line load:
+SPICE's effective duration ``t_eff = |Q|/(v_read·ΣG)`` of one PWM-driven input line
+mixes three things: the pulse timing (edges), the line's IR drop (driver ``r_out``
+and wire segments feeding the cells) and the device law (PCM reads ~10 % more
+current at +0.2 V than at -0.2 V). The surrogate keeps the physics explicit:
 
-    t_eff = |code|·t_lsb·(1 + s·φ) + (o·φ),   φ = [1, τ/t_lsb, G·r_out, n/256]
+    η_s = k_s · Σ_i y_i·x_i / Σ_i y_i
 
-with ``τ = (r_out + r_wire·n/2)·c_wire·n`` the line's RC constant, ``G = ΣG`` the
-line conductance and ``n`` the cell count (``r_out`` = 47 Ω: the DAC's output
-switch, :class:`aimc.circuits.dac.PwmDacConfig`). The coefficients (s, o) are a
-scikit-learn ``Ridge`` on SPICE's t_eff. The energy per conversion is linear in the
-delivered charge and the switched capacitance:
+is the charge efficiency of the line from a ladder solve
+(:func:`aimc.surrogate.crossbar_model.ladder_attenuation`, shunts
+``y_i = k_s·ΣG/n``, ``r_out`` then ``r_wire`` per cell), with ``k_s`` the device's
+chord factor at ``s·v_read`` (s = sign of the code), and per driver and sign a
+scikit-learn ``Ridge`` fits
 
-    E = e_q·|Q|·v_read + e_c·(n·c_wire)·v_read² + e_0·(|code| > 0)
+    t_eff / t_lsb = c0·|code|·η_s + c1·η_s + c2.
 
-Code 0 gives zero charge (the line idles at v_cm).
+``pulse_duration`` is the timing part alone, ``(c0·|code| + c1)·t_lsb/c0`` (what a
+crossbar model that solves the line itself should be driven with); ``charge`` the
+signed charge; ``energy`` is linear in the delivered charge and the switched wire
+capacitance: ``E = e0·|Q|·v_read + e1·n·c_wire·v_read² + e2·[code != 0]``.
 """
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
-from aimc.surrogate.crossbar_model import DomainError
+from aimc.surrogate.crossbar_model import DomainError, ladder_attenuation
 
 R_OUT_OHM = 47.0  # PwmDacConfig.r_out_ohm default (aimc.circuits.dac)
 
 
-def load_features(n_cells: np.ndarray, g_line_s: np.ndarray, r_wire_ohm: np.ndarray,
-                  c_wire_f: np.ndarray, t_lsb_s: np.ndarray) -> np.ndarray:
-    """φ (n, 4): [1, τ/t_lsb, G·r_out, n/256]."""
-    n = np.asarray(n_cells, float)
-    tau = (R_OUT_OHM + np.asarray(r_wire_ohm, float) * n / 2) * np.asarray(c_wire_f) * n
-    return np.stack([np.ones_like(n), tau / np.asarray(t_lsb_s, float),
-                     np.asarray(g_line_s, float) * R_OUT_OHM, n / 256.0], axis=-1)
+def line_efficiency(n_cells: np.ndarray, g_line_s: np.ndarray, r_wire_ohm: np.ndarray,
+                    chord: np.ndarray, r_out_ohm: float = R_OUT_OHM) -> np.ndarray:
+    """η (n,) of lines with ``n_cells`` equal cells of total conductance ``g_line_s``."""
+    n_cells = np.atleast_1d(np.asarray(n_cells, int))
+    g_line_s, r_wire_ohm, chord = (np.broadcast_to(np.asarray(v, float), n_cells.shape)
+                                   for v in (g_line_s, r_wire_ohm, chord))
+    out = np.empty(n_cells.shape, float)
+    for i, (n, g, r, k) in enumerate(zip(n_cells, g_line_s, r_wire_ohm, chord,
+                                         strict=True)):
+        y = np.full((1, int(n)), k * g / n)
+        x = ladder_attenuation(y, r_out_ohm + r, r)
+        out[i] = k * float(x.mean())
+    return out
 
 
 class PwmDacSurrogate:
-    """``fit(drivers, codes, n_cells, g_line_s, r_wire, c_wire, t_lsb, v_read, t_eff,
-    energy)`` / ``t_eff(...)`` / ``charge(...)`` / ``energy(...)``."""
+    """``fit(...)`` / ``t_eff`` / ``pulse_duration`` / ``charge`` / ``energy``;
+    coefficients per (driver, sign of the code)."""
 
-    def __init__(self, alpha: float = 1e-6) -> None:
+    def __init__(self, alpha: float = 1e-6, device: str = "linear",
+                 device_params: dict | None = None, v_read_v: float = 0.2) -> None:
         self.alpha = alpha
+        self.device = device
+        self.device_params = device_params or {}
+        self.v_read_v = v_read_v
+
+    def _chord(self, sign: np.ndarray) -> np.ndarray:
+        from aimc.circuits.devices import device_from_name
+
+        dev = device_from_name(self.device, **self.device_params)
+        v = self.v_read_v
+        kp = float(dev.current(v, 1.0) / v)
+        km = float(dev.current(-v, 1.0) / -v)
+        return np.where(np.asarray(sign) >= 0, kp, km)
+
+    def _eta(self, codes, n_cells, g_line_s, r_wire_ohm) -> np.ndarray:
+        k = self._chord(np.sign(codes))
+        return line_efficiency(n_cells, g_line_s, r_wire_ohm, k)
 
     def fit(self, drivers, codes, n_cells, g_line_s, r_wire_ohm, c_wire_f, t_lsb_s,
             v_read_v, t_eff_s, energy_j) -> PwmDacSurrogate:
@@ -56,27 +85,31 @@ class PwmDacSurrogate:
         for k, v in {**arrays, "code": codes}.items():
             if not np.all(np.isfinite(v)):
                 raise ValueError(f"DAC data: {k} has NaN/inf values")
+        self.v_read_v = float(np.median(arrays["v_read_v"]))
         self.drivers_ = sorted(set(drivers))
-        self.coef_t_ = np.zeros((len(self.drivers_), 8))
-        self.coef_e_ = np.zeros((len(self.drivers_), 3))
-        self.domain_lo_ = np.zeros((len(self.drivers_), 4))
-        self.domain_hi_ = np.zeros((len(self.drivers_), 4))
+        nd = len(self.drivers_)
+        self.coef_t_ = np.zeros((nd, 2, 3))       # [driver, sign (+, -), c0..c2]
+        self.coef_e_ = np.zeros((nd, 3))
+        self.domain_lo_ = np.zeros((nd, 4))
+        self.domain_hi_ = np.zeros((nd, 4))
+        eta_all = self._eta(codes, arrays["n_cells"], arrays["g_line_s"],
+                            arrays["r_wire_ohm"])
         for k, d in enumerate(self.drivers_):
-            m = (drivers == d)
-            nz = m & (codes != 0) & np.isfinite(t_eff_s)
-            if np.unique(np.abs(codes[nz])).size < 2 or nz.sum() < 3:
-                raise ValueError(f"DAC driver {d!r}: need >= 3 points with >= 2 distinct "
-                                 f"non-zero codes to fit t_eff, got {int(nz.sum())}")
-            phi = load_features(arrays["n_cells"][nz], arrays["g_line_s"][nz],
-                                arrays["r_wire_ohm"][nz], arrays["c_wire_f"][nz],
-                                arrays["t_lsb_s"][nz])
-            mag = np.abs(codes[nz])[:, None]
-            x = np.concatenate([mag * phi, phi], axis=1)
-            y = t_eff_s[nz] / arrays["t_lsb_s"][nz] - np.abs(codes[nz])
-            reg = Ridge(alpha=self.alpha, fit_intercept=False).fit(x, y)
-            self.coef_t_[k] = reg.coef_
-            q = np.abs(codes[m]) * 0.0
-            t_hat = self._t(k, codes[m], arrays, m)
+            m = drivers == d
+            for j, sgn in enumerate((1, -1)):
+                nz = m & (np.sign(codes) == sgn) & np.isfinite(t_eff_s)
+                if np.unique(np.abs(codes[nz])).size < 2:
+                    raise ValueError(f"DAC driver {d!r}: need >= 2 distinct "
+                                     f"{'positive' if sgn > 0 else 'negative'} codes to fit "
+                                     f"t_eff, got {np.unique(np.abs(codes[nz])).size}")
+                eta = eta_all[nz]
+                x = np.stack([np.abs(codes[nz]) * eta, eta, np.ones_like(eta)], axis=1)
+                y = t_eff_s[nz] / arrays["t_lsb_s"][nz]
+                reg = Ridge(alpha=self.alpha, fit_intercept=False).fit(x, y)
+                self.coef_t_[k, j] = reg.coef_
+            t_hat = self.t_eff(d, codes[m], arrays["n_cells"][m], arrays["g_line_s"][m],
+                               arrays["r_wire_ohm"][m], arrays["c_wire_f"][m],
+                               arrays["t_lsb_s"][m])
             q = t_hat * arrays["g_line_s"][m] * arrays["v_read_v"][m]
             ef = np.stack([q * arrays["v_read_v"][m],
                            arrays["n_cells"][m] * arrays["c_wire_f"][m]
@@ -90,14 +123,8 @@ class PwmDacSurrogate:
             self.domain_lo_[k], self.domain_hi_[k] = dom.min(axis=0), dom.max(axis=0)
         return self
 
-    def _t(self, k: int, codes: np.ndarray, arrays: dict, m) -> np.ndarray:
-        phi = load_features(arrays["n_cells"][m], arrays["g_line_s"][m],
-                            arrays["r_wire_ohm"][m], arrays["c_wire_f"][m],
-                            arrays["t_lsb_s"][m])
-        mag = np.abs(codes)
-        c = self.coef_t_[k]
-        t = (mag * (1 + phi @ c[:4]) + phi @ c[4:]) * arrays["t_lsb_s"][m]
-        return np.where(mag > 0, np.maximum(t, 0.0), 0.0)
+    def _coef(self, k: int, codes: np.ndarray) -> np.ndarray:
+        return self.coef_t_[k][np.where(codes >= 0, 0, 1)]          # (n, 3)
 
     def _index(self, driver: str) -> int:
         if driver not in self.drivers_:
@@ -105,16 +132,34 @@ class PwmDacSurrogate:
                               f"{', '.join(self.drivers_)}")
         return self.drivers_.index(driver)
 
+    def _args(self, codes, **kw) -> tuple[np.ndarray, tuple, dict]:
+        codes0 = np.asarray(codes, float)
+        codes = np.atleast_1d(codes0)
+        arrays = {n: np.broadcast_to(np.asarray(v, float), codes.shape).astype(float)
+                  for n, v in kw.items()}
+        return codes, codes0.shape, arrays
+
     def t_eff(self, driver: str, codes, n_cells, g_line_s, r_wire_ohm, c_wire_f=0.8e-15,
               t_lsb_s=1e-9) -> np.ndarray:
-        """Effective pulse duration (s) of signed ``codes`` on lines of the given load."""
+        """Effective pulse duration (s): |Q|/(v_read·ΣG) of signed ``codes`` on lines of
+        the given load (0 for code 0)."""
+        k = self._index(driver)
+        codes, shape, a = self._args(codes, n_cells=n_cells, g_line_s=g_line_s,
+                                     r_wire_ohm=r_wire_ohm, t_lsb_s=t_lsb_s)
+        eta = self._eta(codes, a["n_cells"], a["g_line_s"], a["r_wire_ohm"])
+        c = self._coef(k, codes)
+        t = (c[:, 0] * np.abs(codes) * eta + c[:, 1] * eta + c[:, 2]) * a["t_lsb_s"]
+        return np.where(codes != 0, np.maximum(t, 0.0), 0.0).reshape(shape)
+
+    def pulse_duration(self, driver: str, codes, t_lsb_s=1e-9) -> np.ndarray:
+        """The timing part of t_eff (s), without the line's IR drop and device law:
+        ``(c0·|code| + c1)·t_lsb/c0``; 0 for code 0."""
         k = self._index(driver)
         codes0 = np.asarray(codes, float)
         codes = np.atleast_1d(codes0)
-        arrays = {n: np.broadcast_to(np.asarray(v, float), codes.shape) for n, v in
-                  dict(n_cells=n_cells, g_line_s=g_line_s, r_wire_ohm=r_wire_ohm,
-                       c_wire_f=c_wire_f, t_lsb_s=t_lsb_s).items()}
-        return self._t(k, codes, arrays, slice(None)).reshape(codes0.shape)
+        c = self._coef(k, codes)
+        t = (np.abs(codes) + c[:, 1] / c[:, 0]) * t_lsb_s
+        return np.where(codes != 0, np.maximum(t, 0.0), 0.0).reshape(codes0.shape)
 
     def charge(self, driver: str, codes, n_cells, g_line_s, r_wire_ohm, c_wire_f=0.8e-15,
                t_lsb_s=1e-9, v_read_v=0.2) -> np.ndarray:
@@ -134,6 +179,9 @@ class PwmDacSurrogate:
 
     def to_arrays(self) -> dict:
         return {"drivers": np.array(self.drivers_, dtype="S"), "coef_t_eff": self.coef_t_,
+                "device": np.array(self.device, dtype="S"),
+                "device_params_json": np.array(json.dumps(self.device_params), dtype="S"),
+                "v_read_v": np.array(self.v_read_v),
                 "coef_energy": self.coef_e_, "domain_lo": self.domain_lo_,
                 "domain_hi": self.domain_hi_, "alpha": np.array(self.alpha),
                 "domain_names": np.array(["n_cells", "g_cell_s", "r_wire_ohm", "abs_code"],
@@ -141,13 +189,15 @@ class PwmDacSurrogate:
 
     @classmethod
     def from_arrays(cls, a: dict) -> PwmDacSurrogate:
-        m = cls(alpha=float(a["alpha"]))
+        m = cls(alpha=float(a["alpha"]), device=bytes(a["device"]).decode(),
+                device_params=json.loads(bytes(a["device_params_json"]).decode()),
+                v_read_v=float(a["v_read_v"]))
         m.drivers_ = [s.decode() for s in a["drivers"]]
         m.coef_t_ = np.asarray(a["coef_t_eff"], float)
         m.coef_e_ = np.asarray(a["coef_energy"], float)
         m.domain_lo_ = np.asarray(a["domain_lo"], float)
         m.domain_hi_ = np.asarray(a["domain_hi"], float)
-        if m.coef_t_.shape != (len(m.drivers_), 8):
+        if m.coef_t_.shape != (len(m.drivers_), 2, 3):
             raise ValueError(f"dac/coef_t_eff has shape {m.coef_t_.shape}, expected "
-                             f"({len(m.drivers_)}, 8)")
+                             f"({len(m.drivers_)}, 2, 3)")
         return m

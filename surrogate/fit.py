@@ -151,7 +151,12 @@ def dac_arrays(cd: CircuitData) -> dict[str, np.ndarray]:
     nz = codes != 0
     g_line = np.where(nz, np.abs(qi) / (v_read * np.abs(codes) * t_lsb + ~nz), g_nom)
     t_eff = np.where(nz, np.abs(q) / (v_read * g_line), np.nan)
-    return dict(drivers=np.array([str(p.get("driver", "behavioral")) for p in cd.params]),
+    devices = {str(p.get("device", "linear")) for p in cd.params}
+    if len(devices) != 1:
+        raise SweepDataError(f"dac: the sweep files mix device models {sorted(devices)}; "
+                             "fit one device model per tile model")
+    return dict(device=np.array(devices.pop()),
+                drivers=np.array([str(p.get("driver", "behavioral")) for p in cd.params]),
                 codes=codes, n_cells=n_cells, g_line_s=g_line, r_wire_ohm=get("r_wire_ohm", 1.0),
                 c_wire_f=get("c_wire_f", 0.8e-15), t_lsb_s=t_lsb, v_read_v=v_read,
                 t_eff_s=t_eff, energy_j=e, charge_c=q)
@@ -186,10 +191,10 @@ def _fit_crossbar(cases: list[CrossbarCase]) -> CrossbarSurrogate:
 
 
 def _fit_dac(a: dict[str, np.ndarray], m: np.ndarray | slice = slice(None)) -> PwmDacSurrogate:
-    return PwmDacSurrogate().fit(a["drivers"][m], a["codes"][m], a["n_cells"][m],
-                                 a["g_line_s"][m], a["r_wire_ohm"][m], a["c_wire_f"][m],
-                                 a["t_lsb_s"][m], a["v_read_v"][m], a["t_eff_s"][m],
-                                 a["energy_j"][m])
+    sur = PwmDacSurrogate(device=str(a["device"]))
+    return sur.fit(a["drivers"][m], a["codes"][m], a["n_cells"][m], a["g_line_s"][m],
+                   a["r_wire_ohm"][m], a["c_wire_f"][m], a["t_lsb_s"][m], a["v_read_v"][m],
+                   a["t_eff_s"][m], a["energy_j"][m])
 
 
 def _fit_adc(a: dict[str, np.ndarray], m: np.ndarray | slice = slice(None)) -> CcoAdcSurrogate:
@@ -293,8 +298,7 @@ def crossbar_errors(model: CrossbarSurrogate, cases: list[CrossbarCase],
             err.append(e)
             err_ideal.append((ideal_batch(c.cfg, c.g, c.x)[0] - c.i_out_a) / lsb)
             err_fo.append((first_order_batch(c.cfg, c.g, c.x)[0] - c.i_out_a) / lsb)
-            key = f"{c.cfg.r_wire_row_ohm:g}/{c.cfg.r_wire_col_ohm:g}"
-            by_r.setdefault(key, []).append(e)
+            by_r.setdefault((c.cfg.r_wire_row_ohm, c.cfg.r_wire_col_ohm), []).append(e)
             if c.power_w is not None and np.isfinite(c.power_w) and c.power_w != 0:
                 p_err.append(float(comp.power(c.x)[0] / c.power_w - 1))
     out: dict[str, Any] = lsb_stats(np.concatenate(err))
@@ -302,8 +306,7 @@ def crossbar_errors(model: CrossbarSurrogate, cases: list[CrossbarCase],
     out["full_scale_a"] = {f"{r}x{c}": v for (r, c), v in sorted(fs.items())}
     out["baseline_ideal"] = lsb_stats(np.concatenate(err_ideal))
     out["baseline_first_order"] = lsb_stats(np.concatenate(err_fo))
-    out["by_wire_ohm_row_col"] = {k: lsb_stats(np.concatenate(v)) for k, v in
-                                  sorted(by_r.items(), key=lambda kv: kv[0])}
+    out["by_wire_ohm_row_col"] = _by_wire(by_r)
     out["power_rel_err_rms"] = float(np.sqrt(np.mean(np.square(p_err)))) if p_err else None
     spice = float(np.median(sim_time_s)) if len(sim_time_s) else float("nan")
     out["spice_time_s_median"] = spice
@@ -312,6 +315,24 @@ def crossbar_errors(model: CrossbarSurrogate, cases: list[CrossbarCase],
     out["speedup_note"] = ("per point, batch of 1 including the per-matrix compile; "
                            "see benchmarks/bench_surrogate.py for batch-256 figures")
     return out
+
+
+WIRE_BINS = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, np.inf)
+
+
+def _by_wire(by_r: dict[tuple[float, float], list[np.ndarray]]) -> dict[str, Any]:
+    """Error vs wire resistance: per (row, col) pair when there are at most 6 pairs,
+    else binned by the mean of the row and column resistance per cell."""
+    if len(by_r) <= 6:
+        return {f"{r:g}/{c:g}": lsb_stats(np.concatenate(v))
+                for (r, c), v in sorted(by_r.items())}
+    bins: dict[str, list[np.ndarray]] = {}
+    for (r, c), v in sorted(by_r.items()):
+        mid = 0.5 * (r + c)
+        j = int(np.searchsorted(WIRE_BINS, mid, side="right")) - 1
+        lo, hi = WIRE_BINS[j], WIRE_BINS[j + 1]
+        bins.setdefault(f"mean {lo:g}-{hi:g}", []).extend(v)
+    return {k: lsb_stats(np.concatenate(v)) for k, v in bins.items()}
 
 
 def dac_errors(model: PwmDacSurrogate, a: dict[str, np.ndarray], m: np.ndarray,
@@ -356,7 +377,7 @@ def adc_errors(model: CcoAdcSurrogate, a: dict[str, np.ndarray], m: np.ndarray,
     stepped = a["t_on_s"][m] < a["window_s"][m]
     if stepped.any():
         out["stepped"] = lsb_stats((pred - a["count"][m])[stepped] / (fs / LSB_LEVELS))
-    e_hat = np.array([float(model.energy(str(a["keys"][i]), abs(a["i_in_a"][i])
+    e_hat = np.array([float(model.energy(str(a["keys"][i]), a["i_in_a"][i]
                                          * a["t_on_s"][i], a["window_s"][i])) for i in idx])
     es = a["energy_j"][m]
     big = np.abs(es) > 0.05 * np.max(np.abs(es))

@@ -13,9 +13,12 @@ Layout (format ``aimc.tile_model``, version :data:`FORMAT_VERSION`)::
         domain_names/domain_lo/domain_hi   validity domain (rows, cols, wire R, ...)
         device_params_json             device-law parameters used in the fit
         validation/   attrs: rms_lsb, p99_lsb, max_lsb, n_points, full_scale, ...
-    /dac/   drivers, coef_t_eff (n, 8), coef_energy (n, 3), domain_*, validation/
-    /adc/   keys, abc (n, 3) [A Hz/A, B 1/A, C Hz], knots_a/resid_hz (n, K),
-            energy (n, 2) [P_static W, J/C], i_max_a, window_s, validation/
+    /dac/   drivers, device, device_params_json, v_read_v,
+            coef_t_eff (n_drivers, 2 signs, 3) [c0, c1, c2 of t_eff/t_lsb =
+            c0·|code|·η + c1·η + c2], coef_energy (n, 3), domain_*, validation/
+    /adc/   keys (condition: variant|lin|vdd|T), abc (n, 3) [A Hz/A, B 1/A, C Hz],
+            knots_a (n, K), resid_hz (n, 2 signs, K), energy (n, 2 signs, 2)
+            [P_static W, J/C], i_max_a, window_s, validation/
 
 No pickles: every value is a NumPy array or an attribute. Loading checks the format
 name and version and every required dataset, and names what is missing.
@@ -40,7 +43,8 @@ FORMAT_VERSION = 1
 REQUIRED = {
     "crossbar": ("devices", "encodings", "coef", "power_scale", "n_points", "domain_names",
                  "domain_lo", "domain_hi", "device_params_json", "alpha"),
-    "dac": ("drivers", "coef_t_eff", "coef_energy", "domain_lo", "domain_hi", "alpha"),
+    "dac": ("drivers", "coef_t_eff", "coef_energy", "domain_lo", "domain_hi", "alpha",
+            "device", "device_params_json", "v_read_v"),
     "adc": ("keys", "abc", "knots_a", "resid_hz", "energy", "i_max_a", "window_s", "alpha"),
 }
 CLASSES = {"crossbar": CrossbarSurrogate, "dac": PwmDacSurrogate, "adc": CcoAdcSurrogate}
