@@ -3,13 +3,15 @@
 Registered in the ``aimc`` CLI by :func:`register`; also runnable on its own as
 ``python -m aimc.circuits.sweep_cli``. Exit status: 0 when every point is ok, 1 when
 any point failed or timed out (they are listed), 2 when the spec or the output file
-is refused (nothing runs, nothing is modified), 130 when interrupted.
+is refused (nothing runs, nothing is modified), 130 when interrupted (Ctrl-C or
+SIGTERM: the points finished so far are merged into the file first).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from typing import Any
 
@@ -64,6 +66,10 @@ def handle(args: argparse.Namespace) -> int:
         return _error(f"invalid sweep spec: {e}", args.json)
     from aimc.circuits.sweep_run import PoolError, run_sweep
 
+    def _terminate(signum: int, frame: Any) -> None:  # SIGTERM: stop like Ctrl-C
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         summary = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler,
                             force=args.force, retry_failed=args.retry_failed,
@@ -76,6 +82,8 @@ def handle(args: argparse.Namespace) -> int:
         print(f"interrupted; finished points are saved in {args.out}, rerun to resume",
               file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2))
     else:
