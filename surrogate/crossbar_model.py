@@ -76,28 +76,26 @@ def ladder_attenuation(y: np.ndarray, r_first: float, r_seg: float) -> np.ndarra
 
 def uniform_transfer(n: int, y: float, r_first: float, r_seg: float) -> np.ndarray:
     """Transfer impedance H[k, k'] (ohm) of a uniform ladder (shunts ``y`` at every
-    node, source node grounded): voltage at k per ampere injected at k'."""
+    node, source node grounded): voltage at k per ampere injected at k'.
+    One banded (tridiagonal) LAPACK solve with n right-hand sides, O(n²)."""
+    from scipy.linalg import solve_banded
+
     if r_seg == 0:
         if r_first == 0:
             return np.zeros((n, n))
         return np.full((n, n), 1.0 / (1.0 / r_first + n * y))
-    lap = np.zeros((n, n))
-    i = np.arange(n)
-    lap[i, i] = y + 2.0 / r_seg
-    lap[i[:-1], i[1:]] = -1.0 / r_seg
-    lap[i[1:], i[:-1]] = -1.0 / r_seg
-    lap[n - 1, n - 1] = y + 1.0 / r_seg
-    if r_first > 0:
-        lap[0, 0] = y + 1.0 / r_seg + 1.0 / r_first
-    else:  # node 0 is the source itself
-        lap[0, 0] = 1.0
-        lap[0, 1:] = 0.0
-        lap[1:, 0] = 0.0 if n > 1 else lap[1:, 0]
+    if r_first == 0:  # node 0 is the grounded source itself
         h = np.zeros((n, n))
         if n > 1:
-            h[1:, 1:] = np.linalg.inv(lap[1:, 1:])
+            h[1:, 1:] = uniform_transfer(n - 1, y, r_seg, r_seg)
         return h
-    return np.linalg.inv(lap)
+    ab = np.zeros((3, n))
+    ab[0, 1:] = -1.0 / r_seg
+    ab[2, :-1] = -1.0 / r_seg
+    ab[1, :] = y + 2.0 / r_seg
+    ab[1, -1] = y + 1.0 / r_seg
+    ab[1, 0] = y + 1.0 / r_seg + 1.0 / r_first
+    return solve_banded((1, 1), ab, np.eye(n))
 
 
 @dataclass
