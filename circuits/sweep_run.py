@@ -96,9 +96,9 @@ class WorkerProcess:
     def death_message(self) -> str:
         try:
             rc = self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            rc = self.proc.returncode
+        except subprocess.TimeoutExpired:  # socket closed but the process lingers
+            self.proc.kill()
+            rc = self.proc.wait()
         if rc is not None and rc < 0:
             try:
                 why = f"killed by signal {signal.Signals(-rc).name}"

@@ -75,13 +75,14 @@ def test_dask_sweep_equals_local_and_survives_a_crashing_point(cluster, tmp_path
     a, b = read_sweep(tmp_path / "dask.h5"), read_sweep(local)
     np.testing.assert_array_equal(a.outputs["i_out_a"], b.outputs["i_out_a"])
     np.testing.assert_array_equal(a.netlist_hash, b.netlist_hash)
-    # a segfaulting point fails alone; the Dask workers live on
-    crash = SweepSpec(generator="fault_probe", seed=1,
-                      grid={"fault": ["none", "segfault", "none", "none"]})
-    s = run_sweep(crash, tmp_path / "crash.h5", scheduler=address, progress=False)
+    # a segfaulting or hanging point fails alone; the Dask workers live on
+    crash = SweepSpec(generator="fault_probe", seed=1, timeout_s=2.0,
+                      grid={"fault": ["none", "segfault", "hang", "none", "none"]})
+    s = run_sweep(crash, tmp_path / "crash.h5", scheduler=address, progress=False,
+                  grace_s=1.0)
     d = read_sweep(tmp_path / "crash.h5")
-    assert list(d.status) == ["ok", "failed", "ok", "ok"]
-    assert "SIGSEGV" in d.message[1]
+    assert list(d.status) == ["ok", "failed", "timeout", "ok", "ok"]
+    assert "SIGSEGV" in d.message[1] and "killed and replaced" in d.message[2]
     assert all(w.poll() is None for w in workers)
     _wait_workers(address, 2, timeout=5)
 
