@@ -103,9 +103,18 @@ class LineSolve:
     """The compiled physical quantities of one crossbar and weight matrix."""
 
     g: np.ndarray        # (Rp, Cp) conductance per crosspoint (S), devices summed
-    alpha: np.ndarray    # (Rp, Cp) row-line attenuation
+    alpha: np.ndarray    # (Rp, Cp) row-line attenuation (driver resistance + wires)
     beta: np.ndarray     # (Rp, Cp) column-line current division
     cross: np.ndarray    # (Rp, Cp) second-order cross transfer (S)
+    wire: np.ndarray     # (Rp, Cp) attenuation of the wires alone, from the driver node
+    alpha_d: np.ndarray  # (Rp,) attenuation of the driver resistance: V_d = alpha_d·u
+
+
+def column_division(cfg: CrossbarConfig, y: np.ndarray) -> np.ndarray:
+    """β (Rp, Cp): fraction of a current injected at each cell that reaches the sense
+    end of its column, with shunts ``y`` (reciprocity: a 1 V source at the sense end)."""
+    r_col, r_reg = cfg.r_wire_col_ohm, regulator_r_ohm(cfg)
+    return ladder_attenuation(y.T[:, ::-1], r_reg + r_col, r_col)[:, ::-1].T
 
 
 def line_solve(cfg: CrossbarConfig, g_phys_sum: np.ndarray, chord: float = 1.0) -> LineSolve:
@@ -117,6 +126,8 @@ def line_solve(cfg: CrossbarConfig, g_phys_sum: np.ndarray, chord: float = 1.0) 
     r_drv, r_reg = cfg.r_driver_ohm, regulator_r_ohm(cfg)
     # row r: driver, r_d, then one segment before every cell
     alpha = ladder_attenuation(ge, r_drv + r_row, r_row)
+    wire = ladder_attenuation(ge, r_row, r_row)
+    alpha_d = 1.0 / (1.0 + r_drv * np.sum(ge * wire, axis=1))
     # column c: sense end, r_reg, one segment, cell Rp-1, ..., cell 0 (reciprocity)
     beta = ladder_attenuation(ge.T[:, ::-1], r_reg + r_col, r_col)[:, ::-1].T
     cross = np.zeros_like(g)
@@ -129,19 +140,25 @@ def line_solve(cfg: CrossbarConfig, g_phys_sum: np.ndarray, chord: float = 1.0) 
         left = k.T @ (a[:, None] * (beta * ge))
         right = ((ge * alpha) * b[None, :]) @ h.T
         cross = left * right / chord
-    return LineSolve(g, alpha, beta, cross)
+    return LineSolve(g, alpha, beta, cross, wire, alpha_d)
 
 
 # ------------------------------------------------------------------------------------
 # device row functions and the compiled terms
 # ------------------------------------------------------------------------------------
 
-N_TERMS = 5
-TERMS = ("own", "row_drop", "col_drop", "cross", "row_drop2")
-"""The physical terms: own cell current G·f(u); row-line drop G(α-1)/k · f·f';
-column-line rise f̄'·Gα(β-1)/k · f; cross term f̄'·dT/k · f; second order in the row
-drop G(α-1)²/k² · f²f''/2. ``k`` is the chord factor of the ladders, ``f̄'`` the
-mean small-signal factor f'(u) over the physical rows of the vector."""
+N_TERMS = 3
+TERMS = ("own_row", "col_rise", "cross")
+"""The physical terms: the cells' currents with their own row line solved exactly
+(driver resistance, wires, device law) as a polynomial-times-device-law in the
+drive; the column-line rise Gα(β(s)-1) · f(u), β solved with the absorbing cells at
+their small-signal conductance G·s and interpolated per vector at s = f̄'; the cross
+term f̄'·dT · f(u). ``f̄'`` is the mean f'(ᾱ·u) over the physical rows."""
+
+N_BASIS = 6
+N_SHUNT = 3
+"""Basis functions of a cell's row-only current vs drive: f(u)·T_j(u/v_read),
+j < N_BASIS (Chebyshev polynomials), interpolated at N_BASIS Chebyshev nodes."""
 
 
 def device_terms(dev, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -158,28 +175,122 @@ def chord_factor(dev, v_t: float) -> float:
     return float((dev.current(v_t, 1.0) - dev.current(-v_t, 1.0)) / (2 * v_t))
 
 
-def term_matrices(cfg: CrossbarConfig, g: np.ndarray) -> tuple[list[np.ndarray], bool]:
-    """The five (Rp, Cp) term matrices of a config and conductances; linear flag."""
+def cheb_nodes(v_read: float, n: int = N_BASIS) -> np.ndarray:
+    return v_read * np.cos(np.pi * (np.arange(n) + 0.5) / n)
+
+
+def basis(dev, u: np.ndarray, v_read: float, n: int = N_BASIS) -> list[np.ndarray]:
+    """[f(u)·T_j(u/v_read)] for j < n (Chebyshev T_j by recurrence)."""
+    f = dev.current(u, 1.0)
+    z = np.clip(u / v_read, -1.0, 1.0)
+    t = [np.ones_like(z), z]
+    while len(t) < n:
+        t.append(2 * z * t[-1] - t[-2])
+    return [f * tj for tj in t[:n]]
+
+
+def row_solve(dev, g: np.ndarray, u: np.ndarray, r_first: float, r_seg: float,
+              chord: float, n_iter: int = 6) -> np.ndarray:
+    """Cell voltages (K, Rp, Cp) of every row line alone (columns at v_cm) for the
+    drives ``u`` (K,): source -- r_first -- cell 0 -- r_seg -- cell 1 ... with cell
+    currents g·f(v). Newton on the tridiagonal system, vectorised over K x Rp lines
+    (Thomas algorithm), started from the linear solution with the chord factor."""
+    kk = u.size
+    rp, cp = g.shape
+    if r_seg == 0:   # the row is one node behind r_first
+        v = np.broadcast_to(u[:, None], (kk, rp)).copy()
+        gs = g.sum(axis=1)[None, :]
+        for _ in range(n_iter if r_first > 0 else 0):
+            f, fp, _ = device_terms(dev, v)
+            res = (u[:, None] - v) / r_first - gs * f
+            v = v + res / (1.0 / r_first + gs * fp)
+        return np.broadcast_to(v[:, :, None], (kk, rp, cp)).copy()
+    lin = ladder_attenuation(g * chord, r_first, r_seg)
+    v = u[:, None, None] * lin[None]
+    if r_first == 0:
+        r_first = 1e-9   # the first cell sits on the source: a tiny series resistance
+    g1, gs = 1.0 / r_first, 1.0 / r_seg
+    for _ in range(n_iter):
+        f, fp, _ = device_terms(dev, v)
+        # residual (current into each node): from the left, to the right, into the cell
+        left = np.empty_like(v)
+        left[:, :, 0] = (u[:, None] - v[:, :, 0]) * g1
+        left[:, :, 1:] = (v[:, :, :-1] - v[:, :, 1:]) * gs
+        right = np.zeros_like(v)
+        right[:, :, :-1] = (v[:, :, :-1] - v[:, :, 1:]) * gs
+        res = left - right - g[None] * f
+        # Jacobian: -d(res)/dv is tridiagonal with diagonal diag, off-diagonals -gs
+        diag = np.full_like(v, 2 * gs)
+        diag[:, :, 0] = g1 + gs
+        diag[:, :, -1] = gs
+        if cp == 1:
+            diag[:, :, 0] = g1
+        diag += g[None] * fp
+        # Thomas: solve J·dv = res with J = tridiag(-gs, diag, -gs)
+        c_ = np.empty_like(v)
+        d_ = np.empty_like(v)
+        c_[:, :, 0] = -gs / diag[:, :, 0]
+        d_[:, :, 0] = res[:, :, 0] / diag[:, :, 0]
+        for j in range(1, cp):
+            den = diag[:, :, j] + gs * c_[:, :, j - 1]
+            c_[:, :, j] = -gs / den
+            d_[:, :, j] = (res[:, :, j] + gs * d_[:, :, j - 1]) / den
+        dv = np.empty_like(v)
+        dv[:, :, -1] = d_[:, :, -1]
+        for j in range(cp - 2, -1, -1):
+            dv[:, :, j] = d_[:, :, j] - c_[:, :, j] * dv[:, :, j + 1]
+        v = v + dv
+    return v
+
+
+@dataclass
+class Terms:
+    """Compiled matrices: ``own`` (N_BASIS, Rp, Cp) coefficients of the basis, the
+    column-rise and cross matrices (Rp, Cp)."""
+
+    own: np.ndarray
+    col: np.ndarray          # (S, Rp, Cp) column-rise matrices at the shunt scales s_grid
+    cross: np.ndarray
+    linear: bool
+    s_grid: np.ndarray       # (S,) small-signal factor of the absorbing cells
+    alpha_mean: float        # mean row attenuation (for the per-vector f' estimate)
+
+
+def term_matrices(cfg: CrossbarConfig, g: np.ndarray) -> Terms:
+    """Solve the lines once for a config and conductances."""
     dev = cfg.device_model()
     lin = dev.name == "linear"
     k = 1.0 if lin else chord_factor(dev, 0.5 * cfg.v_read_v)
     ls = line_solve(cfg, physical_conductances(cfg, g).sum(axis=0), k)
     gg = ls.g
-    mats = [gg, gg * (ls.alpha - 1.0) / k, gg * ls.alpha * (ls.beta - 1.0) / k, ls.cross,
-            gg * (ls.alpha - 1.0) ** 2 / k ** 2]
-    return mats, lin
+    a_mean = float(ls.alpha.mean())
+    if lin:
+        own = (gg * ls.alpha)[None]
+        col = (gg * ls.alpha * (ls.beta - 1.0))[None]
+        return Terms(own, col, ls.cross, True, np.ones(1), a_mean)
+    # the column rise is absorbed by the cells' small-signal conductance G·f'(v): solve
+    # the column division at a grid of f' and interpolate per vector at its mean f'
+    f1 = float(device_terms(dev, np.array([cfg.v_read_v, -cfg.v_read_v]))[1].max())
+    s_grid = np.linspace(1.0, max(f1, 1.0 + 1e-3), N_SHUNT)
+    col = np.stack([gg * ls.alpha * (column_division(cfg, gg * sj) - 1.0) for sj in s_grid])
+    v_read = cfg.v_read_v
+    nodes = cheb_nodes(v_read)
+    v = row_solve(dev, gg, nodes, cfg.r_driver_ohm + cfg.r_wire_row_ohm, cfg.r_wire_row_ohm,
+                  k)
+    cur = gg[None] * dev.current(v, 1.0)                       # (K, Rp, Cp)
+    # interpolate cur(u) = Σ_j a_j·f(u)·T_j(u/v_read) at the nodes
+    bmat = np.stack(basis(dev, nodes, v_read), axis=1)           # (K nodes, N_BASIS)
+    own = np.einsum("jk,krc->jrc", np.linalg.inv(bmat), cur)
+    return Terms(own, col, ls.cross, False, s_grid, a_mean)
 
 
-def row_functions(dev, u: np.ndarray, linear: bool) -> tuple[list[np.ndarray], np.ndarray]:
-    """Per-row functions (B, Rp) of the five terms (before the per-vector f̄' scale)
-    and f'(u) (B, Rp)."""
+def row_functions(dev, u: np.ndarray, v_read: float, linear: bool
+                  ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Basis row functions (list of (B, Rp)), f(u) and f'(u) (B, Rp)."""
     if linear:
-        return [u, u, u, u, np.zeros_like(u)], np.ones_like(u)
-    f0, d1, d2 = device_terms(dev, u)
-    return [f0, f0 * d1, f0, f0, 0.5 * f0 * f0 * d2], d1
-
-
-SCALED = (2, 3)  # terms multiplied by the per-vector mean f'
+        return [u], u, np.ones_like(u)
+    f, fp, _ = device_terms(dev, u)
+    return basis(dev, u, v_read), f, fp
 
 
 # ------------------------------------------------------------------------------------
@@ -198,12 +309,24 @@ class CompiledCrossbar:
     """
 
     cfg: CrossbarConfig
-    m_a: np.ndarray          # (Rp, Cp) terms with their own row function (0, 1, 4)
-    m_b: np.ndarray | None   # (Rp, Cp) terms scaled by the mean f' (2, 3); None: linear
-    m_c: np.ndarray | None   # (Rp, Cp) row-drop term (1) for non-linear devices
-    m_d: np.ndarray | None   # (Rp, Cp) second-order term (4)
+    own: np.ndarray          # (N_BASIS or 1, Rp, Cp), learned scale applied
+    col: np.ndarray | None   # (S, Rp, Cp) column rise at the shunt scales; None: linear
+    cross: np.ndarray | None  # (Rp, Cp) cross term (x f̄'·f(u))
     power_scale: float
     linear: bool
+    s_grid: np.ndarray | None = None
+    alpha_mean: float = 1.0
+
+    def _fbar_weights(self, fbar: np.ndarray) -> np.ndarray:
+        """Linear-interpolation weights (..., S) of f̄' on the shunt grid."""
+        sg = self.s_grid
+        x = np.clip(fbar, sg[0], sg[-1])
+        j = np.clip(np.searchsorted(sg, x, side="right") - 1, 0, sg.size - 2)
+        t = (x - sg[j]) / (sg[j + 1] - sg[j])
+        w = np.zeros(fbar.shape + (sg.size,))
+        np.put_along_axis(w, j[..., None], (1 - t)[..., None], axis=-1)
+        np.put_along_axis(w, (j + 1)[..., None], t[..., None], axis=-1)
+        return w
 
     def _u(self, x: np.ndarray) -> np.ndarray:
         x = np.atleast_2d(np.asarray(x, dtype=float))
@@ -212,21 +335,26 @@ class CompiledCrossbar:
                              f"{self.cfg.rows}")
         return row_drive_batch(self.cfg, x)
 
-    def _parts(self, u: np.ndarray, weight: np.ndarray | None = None
-               ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(row function, matrix) pairs; ``weight`` (B, Rp) multiplies the row functions
-        (PWM: the per-row integral of time x the per-segment mean f')."""
+    def _parts(self, u: np.ndarray, weight=None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(row function, matrix) pairs; ``weight`` = (t, wb) (B, Rp) multiplies the row
+        functions (PWM: durations, and durations x per-segment mean f')."""
         if self.linear:
             w = u if weight is None else u * weight
-            return [(w, self.m_a)]
-        f, fp, fpp = device_terms(self.cfg.device_model(), u)
-        fbar = fp.mean(axis=1, keepdims=True)
+            return [(w, self.own[0])]
+        dev = self.cfg.device_model()
+        rows, f, _ = row_functions(dev, u, self.cfg.v_read_v, False)
         if weight is None:
-            wa, wb = 1.0, fbar
+            fbar = device_terms(dev, self.alpha_mean * u)[1].mean(axis=1)   # (B,)
+            ws = self._fbar_weights(fbar)                                  # (B, S)
+            wa = 1.0
+            wcol = [ws[:, j:j + 1] for j in range(ws.shape[1])]
+            wb = fbar[:, None]
         else:
-            wa, wb = weight[0], weight[1]
-        return [(f * wa, self.m_a), (f * wb, self.m_b), (f * fp * wa, self.m_c),
-                (0.5 * f * f * fpp * wa, self.m_d)]
+            wa, wcol, wb = weight
+        parts = [(r * wa, m) for r, m in zip(rows, self.own, strict=True)]
+        parts += [(f * wj, m) for wj, m in zip(wcol, self.col, strict=True)]
+        parts.append((f * wb, self.cross))
+        return parts
 
     def _apply(self, parts) -> np.ndarray:
         out = parts[0][0] @ parts[0][1]
@@ -261,19 +389,25 @@ class CompiledCrossbar:
         # segments between sorted pulse ends: rows active in segment j are those whose
         # pulse lasts beyond its start; f̄' of a segment is the mean f' over all rows
         # (inactive rows sit at 0 V, f'(0) = 1)
-        _, fp, _ = device_terms(self.cfg.device_model(), u)
+        _, fp, _ = device_terms(self.cfg.device_model(), self.alpha_mean * u)
         order = np.argsort(-t, axis=1)                       # longest first
         ts = np.take_along_axis(t, order, axis=1)            # descending ends
         fps = np.take_along_axis(fp, order, axis=1)
         n = t.shape[1]
         # with the j+1 longest pulses active, mean f' = (Σ_{i<=j} f'_i + (n-j-1))/n
-        fbar = (np.cumsum(fps - 1.0, axis=1) + n) / n        # (B, n) for j = 0..n-1
+        fbar = (np.cumsum(fps - 1.0, axis=1) + n) / n
         seg = ts - np.concatenate([ts[:, 1:], np.zeros((t.shape[0], 1))], axis=1)
-        # row i (sorted) is active in segments j >= i: weight Σ_{j>=i} fbar_j·seg_j
-        acc = np.cumsum((fbar * seg)[:, ::-1], axis=1)[:, ::-1]
-        wb = np.empty_like(t)
-        np.put_along_axis(wb, order, acc, axis=1)
-        return u, (t, wb)
+
+        def acc(per_seg: np.ndarray) -> np.ndarray:
+            # row i (sorted) is active in segments j >= i: Σ_{j>=i} per_seg_j·seg_j
+            a = np.cumsum((per_seg * seg)[:, ::-1], axis=1)[:, ::-1]
+            out = np.empty_like(t)
+            np.put_along_axis(out, order, a, axis=1)
+            return out
+
+        ws = self._fbar_weights(fbar)                        # (B, n, S)
+        wcol = [acc(ws[:, :, j]) for j in range(ws.shape[2])]
+        return u, (t, wcol, acc(fbar))
 
     def charges(self, codes: np.ndarray, t_lsb_s: float = 1e-9,
                 durations_s: np.ndarray | None = None) -> np.ndarray:
@@ -307,19 +441,27 @@ class CrossbarCase:
     power_w: float | None = None
 
 
+def _assemble(cfg: CrossbarConfig, terms: Terms, c: np.ndarray, power_scale: float
+              ) -> CompiledCrossbar:
+    if terms.linear:
+        m = c[0] * terms.own[0] + c[1] * terms.col[0] + c[2] * terms.cross
+        return CompiledCrossbar(cfg, m[None], None, None, power_scale, True)
+    return CompiledCrossbar(cfg, c[0] * terms.own, c[1] * terms.col, c[2] * terms.cross,
+                            power_scale, False, terms.s_grid, terms.alpha_mean)
+
+
 def _features(cfg: CrossbarConfig, g: np.ndarray, x: np.ndarray) -> tuple[np.ndarray,
                                                                           np.ndarray]:
     """(cols, N_TERMS) per-term output features and (N_TERMS,) power features."""
-    mats, lin = term_matrices(cfg, g)
-    u = row_drive_batch(cfg, x)
-    rowf, fp = row_functions(cfg.device_model(), u, lin)
-    fbar = fp.mean(axis=1, keepdims=True)
-    rowf = [rf * fbar if j in SCALED else rf for j, rf in enumerate(rowf)]
-    feats = np.stack([combine_outputs(cfg, rf @ m)[0] for rf, m in zip(rowf, mats,
-                                                                        strict=True)], axis=1)
-    pw = np.array([float(np.sum(u * (rf * m.sum(axis=1)))) for rf, m in zip(rowf, mats,
-                                                                           strict=True)])
-    return feats, pw
+    terms = term_matrices(cfg, g)
+    feats, pw = [], []
+    for j in range(N_TERMS):
+        c = np.zeros(N_TERMS)
+        c[j] = 1.0
+        comp = _assemble(cfg, terms, c, 1.0)
+        feats.append(comp.currents(x)[0])
+        pw.append(float(comp.power(x)[0]))
+    return np.stack(feats, axis=1), np.array(pw)
 
 
 DOMAIN_PARAMS = {  # name: (getter, scale, far)
@@ -453,14 +595,8 @@ class CrossbarSurrogate:
             if self.domain_policy == "warn":
                 warnings.warn(msg + "; the line solve is physical, extrapolating",
                               stacklevel=2)
-        mats, lin = term_matrices(cfg, g)
-        c = self.coef_[k]
-        ps = float(self.power_scale_[k])
-        if lin:
-            m = sum(ci * mi for ci, mi in zip(c[:4], mats[:4], strict=True))
-            return CompiledCrossbar(cfg, m, None, None, None, ps, True)
-        return CompiledCrossbar(cfg, c[0] * mats[0], c[2] * mats[2] + c[3] * mats[3],
-                                c[1] * mats[1], c[4] * mats[4], ps, False)
+        return _assemble(cfg, term_matrices(cfg, g), self.coef_[k],
+                         float(self.power_scale_[k]))
 
     def predict(self, cases: list[CrossbarCase]) -> list[np.ndarray]:
         return [self.compile(c.cfg, c.g).currents(c.x)[0] for c in cases]
