@@ -149,14 +149,16 @@ def line_solve(cfg: CrossbarConfig, g_phys_sum: np.ndarray, chord: float = 1.0) 
 
 N_TERMS = 3
 TERMS = ("own_row", "col_rise", "cross")
-"""The physical terms: the cells' currents with their own row line solved exactly
-(driver resistance, wires, device law) as a polynomial-times-device-law in the
-drive; the column-line rise Gα(β(s)-1) · f(u), β solved with the absorbing cells at
-their small-signal conductance G·s and interpolated per vector at s = f̄'; the cross
-term f̄'·dT · f(u). ``f̄'`` is the mean f'(ᾱ·u) over the physical rows."""
+"""The physical terms: ``own_row``, the cells' currents with their own row line
+solved exactly (driver resistance, wires, device law), as a polynomial-times-
+device-law in the drive; ``col_rise``, the part of those currents that the column
+line's rise takes back, (β(s) - 1)·own_row, with β solved with the absorbing cells at
+their small-signal conductance G·s and interpolated per vector at s = f̄' (the mean
+f'(ᾱ·u) over the physical rows); ``cross``, the rows' response to the column rise,
+f̄'·dT·f(ᾱ·u) (ᾱ: mean row attenuation)."""
 
 N_BASIS = 6
-N_SHUNT = 3
+N_SHUNT = 2
 """Basis functions of a cell's row-only current vs drive: f(u)·T_j(u/v_read),
 j < N_BASIS (Chebyshev polynomials), interpolated at N_BASIS Chebyshev nodes."""
 
@@ -190,7 +192,7 @@ def basis(dev, u: np.ndarray, v_read: float, n: int = N_BASIS) -> list[np.ndarra
 
 
 def row_solve(dev, g: np.ndarray, u: np.ndarray, r_first: float, r_seg: float,
-              chord: float, n_iter: int = 6) -> np.ndarray:
+              chord: float, n_iter: int = 2) -> np.ndarray:
     """Cell voltages (K, Rp, Cp) of every row line alone (columns at v_cm) for the
     drives ``u`` (K,): source -- r_first -- cell 0 -- r_seg -- cell 1 ... with cell
     currents g·f(v). Newton on the tridiagonal system, vectorised over K x Rp lines
@@ -206,41 +208,37 @@ def row_solve(dev, g: np.ndarray, u: np.ndarray, r_first: float, r_seg: float,
             v = v + res / (1.0 / r_first + gs * fp)
         return np.broadcast_to(v[:, :, None], (kk, rp, cp)).copy()
     lin = ladder_attenuation(g * chord, r_first, r_seg)
-    v = u[:, None, None] * lin[None]
+    # work in (Cp, K·Rp) layout: every step of the line recurrences is contiguous
+    gl = np.broadcast_to(g.T[:, None, :], (cp, kk, rp)).reshape(cp, kk * rp)
+    v = (lin.T[:, None, :] * u[None, :, None]).reshape(cp, kk * rp)
+    u_l = np.repeat(u, rp)
     if r_first == 0:
         r_first = 1e-9   # the first cell sits on the source: a tiny series resistance
     g1, gs = 1.0 / r_first, 1.0 / r_seg
+    diag0 = np.full((cp, 1), 2 * gs)
+    diag0[0] = g1 + gs if cp > 1 else g1
+    diag0[-1] = gs if cp > 1 else g1
+    c_ = np.empty_like(v)
+    d_ = np.empty_like(v)
     for _ in range(n_iter):
         f, fp, _ = device_terms(dev, v)
         # residual (current into each node): from the left, to the right, into the cell
-        left = np.empty_like(v)
-        left[:, :, 0] = (u[:, None] - v[:, :, 0]) * g1
-        left[:, :, 1:] = (v[:, :, :-1] - v[:, :, 1:]) * gs
-        right = np.zeros_like(v)
-        right[:, :, :-1] = (v[:, :, :-1] - v[:, :, 1:]) * gs
-        res = left - right - g[None] * f
-        # Jacobian: -d(res)/dv is tridiagonal with diagonal diag, off-diagonals -gs
-        diag = np.full_like(v, 2 * gs)
-        diag[:, :, 0] = g1 + gs
-        diag[:, :, -1] = gs
-        if cp == 1:
-            diag[:, :, 0] = g1
-        diag += g[None] * fp
-        # Thomas: solve J·dv = res with J = tridiag(-gs, diag, -gs)
-        c_ = np.empty_like(v)
-        d_ = np.empty_like(v)
-        c_[:, :, 0] = -gs / diag[:, :, 0]
-        d_[:, :, 0] = res[:, :, 0] / diag[:, :, 0]
+        res = -gl * f
+        res[0] += (u_l - v[0]) * g1
+        dv_seg = (v[:-1] - v[1:]) * gs        # current through the segment j -> j+1
+        res[1:] += dv_seg
+        res[:-1] -= dv_seg
+        diag = diag0 + gl * fp                # Jacobian tridiag(-gs, diag, -gs)
+        c_[0] = -gs / diag[0]
+        d_[0] = res[0] / diag[0]
         for j in range(1, cp):
-            den = diag[:, :, j] + gs * c_[:, :, j - 1]
-            c_[:, :, j] = -gs / den
-            d_[:, :, j] = (res[:, :, j] + gs * d_[:, :, j - 1]) / den
-        dv = np.empty_like(v)
-        dv[:, :, -1] = d_[:, :, -1]
+            den = diag[j] + gs * c_[j - 1]
+            c_[j] = -gs / den
+            d_[j] = (res[j] + gs * d_[j - 1]) / den
         for j in range(cp - 2, -1, -1):
-            dv[:, :, j] = d_[:, :, j] - c_[:, :, j] * dv[:, :, j + 1]
-        v = v + dv
-    return v
+            d_[j] -= c_[j] * d_[j + 1]
+        v += d_
+    return v.reshape(cp, kk, rp).transpose(1, 2, 0)
 
 
 @dataclass
@@ -249,7 +247,7 @@ class Terms:
     column-rise and cross matrices (Rp, Cp)."""
 
     own: np.ndarray
-    col: np.ndarray          # (S, Rp, Cp) column-rise matrices at the shunt scales s_grid
+    beta: np.ndarray         # (S, Rp, Cp) column current division at the shunt scales
     cross: np.ndarray
     linear: bool
     s_grid: np.ndarray       # (S,) small-signal factor of the absorbing cells
@@ -266,13 +264,16 @@ def term_matrices(cfg: CrossbarConfig, g: np.ndarray) -> Terms:
     a_mean = float(ls.alpha.mean())
     if lin:
         own = (gg * ls.alpha)[None]
-        col = (gg * ls.alpha * (ls.beta - 1.0))[None]
-        return Terms(own, col, ls.cross, True, np.ones(1), a_mean)
+        return Terms(own, ls.beta[None], ls.cross, True, np.ones(1), a_mean)
     # the column rise is absorbed by the cells' small-signal conductance G·f'(v): solve
-    # the column division at a grid of f' and interpolate per vector at its mean f'
-    f1 = float(device_terms(dev, np.array([cfg.v_read_v, -cfg.v_read_v]))[1].max())
-    s_grid = np.linspace(1.0, max(f1, 1.0 + 1e-3), N_SHUNT)
-    col = np.stack([gg * ls.alpha * (column_division(cfg, gg * sj) - 1.0) for sj in s_grid])
+    # the column division at two values of f' and interpolate (linearly, in s) per
+    # vector at its mean f'
+    # grid: f'(0) = 1 and the mean f' of uniformly distributed inputs (about where f̄'
+    # falls for dense inputs); the interpolation is linear and extrapolates beyond
+    z = np.linspace(-1.0, 1.0, 201)
+    s_u = float(device_terms(dev, a_mean * cfg.v_read_v * z)[1].mean())
+    s_grid = np.array([1.0, max(s_u, 1.0 + 1e-3)])
+    col = np.stack([column_division(cfg, gg * sj) for sj in s_grid])
     v_read = cfg.v_read_v
     nodes = cheb_nodes(v_read)
     v = row_solve(dev, gg, nodes, cfg.r_driver_ohm + cfg.r_wire_row_ohm, cfg.r_wire_row_ohm,
@@ -309,24 +310,19 @@ class CompiledCrossbar:
     """
 
     cfg: CrossbarConfig
-    own: np.ndarray          # (N_BASIS or 1, Rp, Cp), learned scale applied
-    col: np.ndarray | None   # (S, Rp, Cp) column rise at the shunt scales; None: linear
-    cross: np.ndarray | None  # (Rp, Cp) cross term (x f̄'·f(u))
+    own: np.ndarray          # (S, N_BASIS, Rp, Cp) at the shunt scales; linear: (1, Rp, Cp)
+    cross: np.ndarray | None  # (Rp, Cp) cross term (x f̄'·f(u)); None: linear
     power_scale: float
     linear: bool
     s_grid: np.ndarray | None = None
     alpha_mean: float = 1.0
 
     def _fbar_weights(self, fbar: np.ndarray) -> np.ndarray:
-        """Linear-interpolation weights (..., S) of f̄' on the shunt grid."""
-        sg = self.s_grid
-        x = np.clip(fbar, sg[0], sg[-1])
-        j = np.clip(np.searchsorted(sg, x, side="right") - 1, 0, sg.size - 2)
-        t = (x - sg[j]) / (sg[j + 1] - sg[j])
-        w = np.zeros(fbar.shape + (sg.size,))
-        np.put_along_axis(w, j[..., None], (1 - t)[..., None], axis=-1)
-        np.put_along_axis(w, (j + 1)[..., None], t[..., None], axis=-1)
-        return w
+        """Linear inter/extrapolation weights (..., 2) of f̄' between the two shunt
+        scales (β is smooth in s: 1/(1 + s·x) for a uniform column)."""
+        s0, s1 = self.s_grid
+        t = (fbar - s0) / (s1 - s0)
+        return np.stack([1 - t, t], axis=-1)
 
     def _u(self, x: np.ndarray) -> np.ndarray:
         x = np.atleast_2d(np.asarray(x, dtype=float))
@@ -342,17 +338,19 @@ class CompiledCrossbar:
             w = u if weight is None else u * weight
             return [(w, self.own[0])]
         dev = self.cfg.device_model()
-        rows, f, _ = row_functions(dev, u, self.cfg.v_read_v, False)
+        rows = basis(dev, u, self.cfg.v_read_v)
+        # the cross term is driven by the device current at the mean attenuated drive
+        f, fp, _ = device_terms(dev, self.alpha_mean * u)
         if weight is None:
-            fbar = device_terms(dev, self.alpha_mean * u)[1].mean(axis=1)   # (B,)
+            fbar = fp.mean(axis=1)                                          # (B,)
             ws = self._fbar_weights(fbar)                                  # (B, S)
             wa = 1.0
             wcol = [ws[:, j:j + 1] for j in range(ws.shape[1])]
             wb = fbar[:, None]
         else:
             wa, wcol, wb = weight
-        parts = [(r * wa, m) for r, m in zip(rows, self.own, strict=True)]
-        parts += [(f * wj, m) for wj, m in zip(wcol, self.col, strict=True)]
+        parts = [(r * wa * wj, m) for wj, own_s in zip(wcol, self.own, strict=True)
+                 for r, m in zip(rows, own_s, strict=True)]
         parts.append((f * wb, self.cross))
         return parts
 
@@ -407,7 +405,7 @@ class CompiledCrossbar:
 
         ws = self._fbar_weights(fbar)                        # (B, n, S)
         wcol = [acc(ws[:, :, j]) for j in range(ws.shape[2])]
-        return u, (t, wcol, acc(fbar))
+        return u, (1.0, wcol, acc(fbar))
 
     def charges(self, codes: np.ndarray, t_lsb_s: float = 1e-9,
                 durations_s: np.ndarray | None = None) -> np.ndarray:
@@ -444,10 +442,11 @@ class CrossbarCase:
 def _assemble(cfg: CrossbarConfig, terms: Terms, c: np.ndarray, power_scale: float
               ) -> CompiledCrossbar:
     if terms.linear:
-        m = c[0] * terms.own[0] + c[1] * terms.col[0] + c[2] * terms.cross
-        return CompiledCrossbar(cfg, m[None], None, None, power_scale, True)
-    return CompiledCrossbar(cfg, c[0] * terms.own, c[1] * terms.col, c[2] * terms.cross,
-                            power_scale, False, terms.s_grid, terms.alpha_mean)
+        m = terms.own[0] * (c[0] + c[1] * (terms.beta[0] - 1.0)) + c[2] * terms.cross
+        return CompiledCrossbar(cfg, m[None], None, power_scale, True)
+    own = np.stack([terms.own * (c[0] + c[1] * (b - 1.0))[None] for b in terms.beta])
+    return CompiledCrossbar(cfg, own, c[2] * terms.cross, power_scale, False, terms.s_grid,
+                            terms.alpha_mean)
 
 
 def _features(cfg: CrossbarConfig, g: np.ndarray, x: np.ndarray) -> tuple[np.ndarray,
