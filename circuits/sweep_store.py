@@ -299,14 +299,14 @@ def create_file(path: Path, spec, points: list[dict[str, Any]]) -> None:
                 par = target.params[k]
                 vals = [p[k] for p in points]
                 if par.type is str:
-                    ds = inp.create_dataset(k, data=np.array(vals, dtype=object),
-                                            dtype=h5py.string_dtype())
+                    ds = _per_point(inp, k, data=np.array(vals, dtype=object),
+                                    dtype=h5py.string_dtype())
                 else:
                     dt = {int: np.int64, float: np.float64, bool: np.bool_}[par.type]
-                    ds = inp.create_dataset(k, data=np.array(vals, dtype=dt))
+                    ds = _per_point(inp, k, data=np.array(vals, dtype=dt))
                 ds.attrs["units"] = par.unit
                 ds.attrs["doc"] = par.doc
-            ds = inp.create_dataset("seed", data=np.array([p["seed"] for p in points],
+            ds = _per_point(inp, "seed", data=np.array([p["seed"] for p in points],
                                                           dtype=np.int64))
             ds.attrs["units"] = "1"
             ds.attrs["doc"] = "seed of the point's random arrays"
@@ -321,19 +321,30 @@ def create_file(path: Path, spec, points: list[dict[str, Any]]) -> None:
                 ds.attrs["units"] = target.outputs[k].unit
                 ds.attrs["doc"] = target.outputs[k].doc
             pts = f.create_group("points")
-            pts.create_dataset("status", data=np.zeros(n, dtype=np.int8), dtype=_STATUS_DTYPE)
-            pts.create_dataset("message", shape=(n,), dtype=h5py.string_dtype())
+            _per_point(pts, "status", data=np.zeros(n, dtype=np.int8), dtype=_STATUS_DTYPE)
+            _per_point(pts, "message", shape=(n,), dtype=h5py.string_dtype())
             for k, unit in (("sim_time_s", "s"), ("solve_time_s", "s"), ("wall_time_s", "s"),
                             ("finished_utc", "s")):
-                ds = pts.create_dataset(k, data=np.full(n, np.nan))
+                ds = _per_point(pts, k, data=np.full(n, np.nan))
                 ds.attrs["units"] = unit
-            pts.create_dataset("netlist_hash", shape=(n,), dtype=h5py.string_dtype())
-            pts.create_dataset("worker", shape=(n,), dtype=h5py.string_dtype())
+            _per_point(pts, "netlist_hash", shape=(n,), dtype=h5py.string_dtype())
+            _per_point(pts, "worker", shape=(n,), dtype=h5py.string_dtype())
         _fsync_file(tmp)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _per_point(group: h5py.Group, name: str, **kw: Any) -> h5py.Dataset:
+    """A chunked (N,) dataset; numeric ones gzip-compressed (strings: chunked only)."""
+    n = kw["data"].shape[0] if "data" in kw else kw["shape"][0]
+    dtype = kw.get("dtype", kw["data"].dtype if "data" in kw else None)
+    numeric = h5py.check_string_dtype(np.dtype(dtype)) is None and np.dtype(dtype) != object
+    opts: dict[str, Any] = {"chunks": (max(1, min(n, 16384)),)}
+    if numeric:
+        opts.update(compression="gzip", compression_opts=4, shuffle=True)
+    return group.create_dataset(name, **kw, **opts)
 
 
 def _hash(text: str) -> str:
@@ -541,8 +552,8 @@ class SweepStore:
         merge_outcomes(self.path, read_journal(self.journal.path, self.spec_hash))
         self.journal.reset()
         took = time.monotonic() - t0
-        # keep checkpoints to a few percent of the run time on large files
-        self.checkpoint_s = max(self.checkpoint_s, 20 * took)
+        if took > 0.5:  # large file: keep checkpoint copies to ~5 % of the run time
+            self.checkpoint_s = max(self.checkpoint_s, 20 * took)
         self._last_checkpoint = time.monotonic()
 
     def close(self) -> None:
