@@ -206,3 +206,14 @@ def test_shipped_ci_specs_run_from_the_cli(tmp_path, name):
     assert s["points_ok"] == load_spec(name).n_points() and s["points_failed"] == 0
     d = read_sweep(out)
     assert set(d.status) == {"ok"} and d.attrs["name"] == name
+
+
+def test_cli_lists_generators_and_specs():
+    r = subprocess.run(cli_command() + ["--list", "--json"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0
+    info = json.loads(r.stdout)
+    assert {"crossbar_op", "dac_line", "cco_adc"} <= set(info["generators"])
+    assert info["generators"]["crossbar_op"]["params"]["r_wire_row_ohm"]["unit"] == "ohm"
+    assert info["generators"]["fault_probe"]["test_only"] is True
+    assert "crossbar_op_ci" in info["specs"]
