@@ -219,7 +219,9 @@ class AnalogLayer:
         self.adc_key_ = pick_adc_key(self.tile_model.adc, cfg.adc_key)
         self.q_, self.w_step_ = quantise_weights(self.weights, cfg.w_levels)
         self.x_scale_: float | None = None
-        self.notes_: list[str] = []
+        self._notes: list[str] = []
+        self.n_clamped_ = 0
+        self.n_segments_ = 0
         # ADC: counts of the full-scale charge (I_fs over the window) -> 8-bit full scale
         self.count_fs_ = float(self.tile_model.adc.count_dc(
             self.adc_key_, np.array([cfg.i_fs_a]), cfg.window_s, policy="ignore")[0])
@@ -273,9 +275,21 @@ class AnalogLayer:
         return compiled
 
     def _note(self, msgs) -> None:
-        for m in msgs:
-            if m not in self.notes_:
-                self.notes_.append(m)
+        for m in msgs:   # one note per message kind (up to the value)
+            if not any(n.split(" = ")[0] == m.split(" = ")[0] for n in self._notes):
+                self._notes.append(m)
+
+    @property
+    def notes_(self) -> list[str]:
+        """Domain warnings of the surrogates and the share of clamped ADC inputs."""
+        out = list(self._notes)
+        if self.n_clamped_:
+            imax = float(self.tile_model.adc.i_max_[
+                self.tile_model.adc.keys_.index(self.adc_key_)])
+            out.append(f"ADC input current beyond the fitted {imax * 1e6:.0f} µA in "
+                       f"{self.n_clamped_ / self.n_segments_:.2%} of the PWM segments "
+                       "(peak line current; clamped: the CCO saturates)")
+        return out
 
     # -- devices ----------------------------------------------------------------------------
     def program(self, t_inference_s: float | None, seed: int = 0,
@@ -392,9 +406,9 @@ class AnalogLayer:
         for s in range(0, codes.shape[0], chunk):
             cur, dt = self.segment_currents(compiled, codes[s:s + chunk])
             over = np.abs(cur) > imax
+            self.n_segments_ += over.size
             if over.any():   # the CCO saturates beyond its fitted range (no data there)
-                self._note([f"ADC input beyond the fitted {imax:.3g} A in "
-                            f"{over.mean():.2%} of segment currents: clamped"])
+                self.n_clamped_ += int(over.sum())
                 cur = np.clip(cur, -imax, imax)
             count = adc.count(self.adc_key_, cur, dt, policy="ignore")
             out[s:s + chunk] = np.clip(np.rint(np.rint(count) * ylim / self.count_fs_),

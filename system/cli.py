@@ -123,14 +123,24 @@ def _run_eval(args: argparse.Namespace) -> int:
         from .report import plot_network
 
         plots = [str(p) for p in plot_network(res, args.plots)]
+    tile_job = job_model.summary() if hasattr(job_model, "summary") else None
     if args.json:
         d = res.to_dict()
         d["plots"] = plots
+        if tile_job:
+            d["tile_job"] = tile_job
         print(json.dumps(d, indent=1))
     else:
         from .report import network_table
 
         print(network_table(res))
+        if tile_job:
+            print(f"tile model job: {tile_job['latency_s'] * 1e9:.0f} ns per MVM (published "
+                  f"HERMES {tile_job['latency_published_s'] * 1e9:.0f} ns), "
+                  f"{tile_job['energy_full_job_j'] * 1e9:.2f} nJ per full 256x256 job "
+                  f"(array {tile_job['array_j'] * 1e9:.2f}, DAC {tile_job['dac_j'] * 1e9:.3f}, "
+                  f"ADC {tile_job['adc_j'] * 1e9:.2f} nJ; {tile_job['tops_per_w']:.1f} TOPS/W "
+                  "analog only)")
         for p in plots:
             print(f"plot: {p}")
     return 0
@@ -240,7 +250,7 @@ def _run_explore(args: argparse.Namespace) -> int:
 #: modules providing ``register(subparsers)``; imported when the parser is built, so they
 #: must keep their top-level imports light (argparse/json) and import the rest in handlers
 EXTERNAL_COMMANDS: tuple[str, ...] = ("aimc.circuits.sweep_cli", "aimc.system.demo",
-                                     "aimc.surrogate.cli")
+                                     "aimc.surrogate.cli", "aimc.system.accuracy_cli")
 
 
 def _register_external(sub: Any) -> None:

@@ -97,12 +97,15 @@ def load_tile_model(path: str) -> ImaJobModel:
     except ImportError as exc:  # pragma: no cover - the namespace always exists in-tree
         raise RuntimeError("aimc.surrogate is not installed; cannot load a tile model") from exc
     loader = getattr(surrogate, "load_tile_model", None)
-    if loader is None:
-        raise RuntimeError(
-            f"cannot use tile model {path!r}: aimc.surrogate does not provide load_tile_model() "
-            "yet; run without --tile to use the published HERMES figures"
-        )
+    if loader is None:  # the tile-model HDF5 format: per-MVM figures from its surrogates
+        from .tile_job import load_tile_job_model
+
+        return load_tile_job_model(path)
     model = loader(path)
+    if not isinstance(model, ImaJobModel) and getattr(model, "adc", None) is not None:
+        from .tile_job import TileJobModel
+
+        model = TileJobModel.from_tile_model(model, str(path))
     if not isinstance(model, ImaJobModel):
         raise TypeError(f"tile model from {path!r} lacks rows/cols/latency_s/energy_j")
     return model
