@@ -15,8 +15,8 @@ scikit-learn ``Ridge`` fits
 
     t_eff / t_lsb = c0·|code|·η_s + c1·η_s + c2.
 
-``pulse_duration`` is the timing part alone, ``(c0·|code| + c1)·t_lsb/c0`` (what a
-crossbar model that solves the line itself should be driven with); ``charge`` the
+``pulse_duration`` is the timing part alone, ``t_eff/(c0·η)`` (what a crossbar
+model that solves the line itself should be driven with); ``charge`` the
 signed charge; ``energy`` is linear in the delivered charge and the switched wire
 capacitance: ``E = e0·|Q|·v_read + e1·n·c_wire·v_read² + e2·[code != 0]``.
 """
@@ -148,18 +148,23 @@ class PwmDacSurrogate:
                                      r_wire_ohm=r_wire_ohm, t_lsb_s=t_lsb_s)
         eta = self._eta(codes, a["n_cells"], a["g_line_s"], a["r_wire_ohm"])
         c = self._coef(k, codes)
-        t = (c[:, 0] * np.abs(codes) * eta + c[:, 1] * eta + c[:, 2]) * a["t_lsb_s"]
+        t = (c[..., 0] * np.abs(codes) * eta + c[..., 1] * eta + c[..., 2]) * a["t_lsb_s"]
         return np.where(codes != 0, np.maximum(t, 0.0), 0.0).reshape(shape)
 
-    def pulse_duration(self, driver: str, codes, t_lsb_s=1e-9) -> np.ndarray:
-        """The timing part of t_eff (s), without the line's IR drop and device law:
-        ``(c0·|code| + c1)·t_lsb/c0``; 0 for code 0."""
+    def pulse_duration(self, driver: str, codes, n_cells, g_line_s, r_wire_ohm,
+                       t_lsb_s=1e-9) -> np.ndarray:
+        """The timing part of t_eff (s): t_eff/(c0·η), i.e. without the line's IR drop
+        and device law, ``|code|·t_lsb + (c1 + c2/η)·t_lsb/c0`` for lines of the given
+        load; 0 for code 0. This is what drives a crossbar model that solves the line
+        itself."""
         k = self._index(driver)
-        codes0 = np.asarray(codes, float)
-        codes = np.atleast_1d(codes0)
+        codes, shape, a = self._args(codes, n_cells=n_cells, g_line_s=g_line_s,
+                                     r_wire_ohm=r_wire_ohm, t_lsb_s=t_lsb_s)
+        eta = self._eta(codes.ravel(), a["n_cells"].ravel(), a["g_line_s"].ravel(),
+                        a["r_wire_ohm"].ravel()).reshape(codes.shape)
         c = self._coef(k, codes)
-        t = (np.abs(codes) + c[:, 1] / c[:, 0]) * t_lsb_s
-        return np.where(codes != 0, np.maximum(t, 0.0), 0.0).reshape(codes0.shape)
+        t = (np.abs(codes) + (c[..., 1] + c[..., 2] / eta) / c[..., 0]) * a["t_lsb_s"]
+        return np.where(codes != 0, np.maximum(t, 0.0), 0.0).reshape(shape)
 
     def charge(self, driver: str, codes, n_cells, g_line_s, r_wire_ohm, c_wire_f=0.8e-15,
                t_lsb_s=1e-9, v_read_v=0.2) -> np.ndarray:
