@@ -321,9 +321,9 @@ WIRE_BINS = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, np.inf)
 
 
 def _by_wire(by_r: dict[tuple[float, float], list[np.ndarray]]) -> dict[str, Any]:
-    """Error vs wire resistance: per (row, col) pair when there are at most 6 pairs,
+    """Error vs wire resistance: per (row, col) pair when there are at most 12 pairs,
     else binned by the mean of the row and column resistance per cell."""
-    if len(by_r) <= 6:
+    if len(by_r) <= 12:
         return {f"{r:g}/{c:g}": lsb_stats(np.concatenate(v))
                 for (r, c), v in sorted(by_r.items())}
     bins: dict[str, list[np.ndarray]] = {}
