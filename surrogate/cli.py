@@ -24,8 +24,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", required=True, help="tile-model HDF5 file to write")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     p.add_argument("--heldout", nargs="+", default=[], metavar="HELDOUT.h5",
-                   help="held-out sweep files: validate on them too and store the figures "
-                        "in the tile model (validation/heldout)")
+                   help="held-out sweep files: validate on them too, store the figures "
+                        "in the tile model (validation/heldout) and widen the crossbar's "
+                        "validity domain to them")
     p.add_argument("--json", action="store_true", help="print the validation as JSON")
     p.set_defaults(func=handle_fit)
     v = subparsers.add_parser("validate", help="error of a tile model on held-out SPICE data",
@@ -78,6 +79,12 @@ def handle_fit(args: argparse.Namespace) -> int:
 
             for circuit, v in validate_tile(model, args.heldout).items():
                 model.validation.setdefault(circuit, {})["heldout"] = v
+            if model.crossbar is not None:  # the validated points widen the domain
+                from aimc.surrogate.fit import crossbar_cases, read_circuits
+
+                held = read_circuits(args.heldout).get("crossbar")
+                if held is not None:
+                    model.crossbar.extend_domain(crossbar_cases(held))
             cmd += " --heldout " + " ".join(Path(d).name for d in args.heldout)
         model.attrs["fit_command"] = cmd
         model.save(out, force=args.force)

@@ -475,6 +475,9 @@ DOMAIN_PARAMS = {  # name: (getter, scale, far)
 }
 
 
+ZERO_SAFE = ("r_wire_row_ohm", "r_wire_col_ohm", "r_driver_ohm")
+
+
 def check_domain(values: dict[str, float], lo: dict[str, float], hi: dict[str, float],
                  scales: dict[str, str], what: str, policy: str = "warn",
                  far: dict[str, float] | None = None) -> list[str]:
@@ -563,7 +566,20 @@ class CrossbarSurrogate:
         vals["g_max_s"] = gmax
         self.domain_lo_ = {k: float(v.min()) for k, v in vals.items()}
         self.domain_hi_ = {k: float(v.max()) for k, v in vals.items()}
+        for k in ZERO_SAFE:   # less resistance = a smaller correction: down to 0 is safe
+            self.domain_lo_[k] = 0.0
         self.device_params_ = {c.cfg.device: dict(c.cfg.device_params) for c in cases}
+        return self
+
+    def extend_domain(self, cases: list[CrossbarCase]) -> CrossbarSurrogate:
+        """Widen the validity domain to points the model was validated on (held-out
+        SPICE data), e.g. larger arrays than the fit."""
+        for c in cases:
+            vals = {k: float(get(c.cfg)) for k, (get, _, _) in DOMAIN_PARAMS.items()}
+            vals["g_max_s"] = float(np.max(c.g))
+            for k, v in vals.items():
+                self.domain_lo_[k] = min(self.domain_lo_.get(k, v), v)
+                self.domain_hi_[k] = max(self.domain_hi_.get(k, v), v)
         return self
 
     # -- evaluation -------------------------------------------------------------------

@@ -127,7 +127,7 @@ def load_tile_model(path: str | Path) -> TileModel:
         if fmt != FORMAT:
             raise TileModelError(f"{path} is not an aimc tile model (format {fmt!r}, "
                                  f"expected {FORMAT!r})")
-        ver = f.attrs.get("format_version")
+        ver = _attr(f.attrs.get("format_version"))
         if ver != FORMAT_VERSION:
             raise TileModelError(f"{path} has tile-model format version {ver!r}; this aimc "
                                  f"reads version {FORMAT_VERSION}: refit it with `aimc fit`")
