@@ -116,7 +116,8 @@ def run(size: int, batch: int, model_path: str, heldout: list[str], spice: bool,
 def _print(res: dict) -> None:
     b = res["batch"]
     print(f"crossbar {res['size']}x{res['size']} {res['encoding']}, wire {res['r_wire_ohm']} "
-          f"ohm/cell both directions, batch {b} vectors on one weight matrix")
+          f"ohm/cell both directions, batch {b} vectors on one weight matrix, "
+          f"BLAS threads {res.get('blas_threads', 0) or 'default'}")
     print(f"{'method':28} {'per MVM':>12} {'batch':>10}  notes")
     for dev in ("linear", "pcm"):
         k = f"surrogate_{dev}"
@@ -162,10 +163,21 @@ def main() -> None:
     ap.add_argument("--heldout", nargs="*", default=[])
     ap.add_argument("--no-spice", action="store_true", help="skip the ngspice run")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--blas-threads", type=int, default=1,
+                    help="BLAS threads for every method (default 1: on a shared 2-core "
+                         "machine more threads than free cores make matmuls ~10x slower); "
+                         "0 = the library default")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    res = run(a.size, a.batch, a.model, a.heldout, not a.no_spice, a.repeat, a.r_wire,
-              a.encoding)
+    from contextlib import nullcontext
+
+    from threadpoolctl import threadpool_limits
+
+    ctx = threadpool_limits(limits=a.blas_threads) if a.blas_threads > 0 else nullcontext()
+    with ctx:
+        res = run(a.size, a.batch, a.model, a.heldout, not a.no_spice, a.repeat, a.r_wire,
+                  a.encoding)
+    res["blas_threads"] = a.blas_threads
     if a.json:
         print(json.dumps(res, indent=2, default=float))
     else:
