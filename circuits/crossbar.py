@@ -1,6 +1,6 @@
 """Crossbar generator: rows x cols of 1R or 1T1R cells with wire parasitics.
 
-Topology (all names in SI units; see ``docs``/README for a drawing):
+Topology (all quantities in SI units):
 
 * Input (row) line ``r``: an ideal source sets the driver voltage, ``r_driver_ohm``
   in series, then one wire segment of ``r_wire_row_ohm`` before every cell, so the
@@ -291,17 +291,16 @@ def array_lines(cfg: CrossbarConfig, gp: np.ndarray) -> list[str]:
             top, bot = rn, cn
         else:
             top, bot = rn, np.char.add("t", tag)
-        names = tag
         g = gp[k]
         if cfg.device == "linear":
             res = _fmt(1.0 / g)
             lines += [f"Rc{n} {a} {b} {r}" for n, a, b, r in zip(
-                names.ravel(), top.ravel(), bot.ravel(), res.ravel(), strict=True)]
+                tag.ravel(), top.ravel(), bot.ravel(), res.ravel(), strict=True)]
         else:
             # device current flows n+ -> n- as current(V(n+) - V(n-)): the column
             # side is n+ so that positive current flows out of the output line
             lines += [dev.spice(f"c{n}", b, a, float(gv))
-                      for n, a, b, gv in zip(names.ravel(), top.ravel(), bot.ravel(),
+                      for n, a, b, gv in zip(tag.ravel(), top.ravel(), bot.ravel(),
                                              g.ravel(), strict=True)]
         if cfg.cell == "1T1R":
             w, ln = f"{cfg.access_w_m:.6g}", f"{cfg.access_l_m:.6g}"

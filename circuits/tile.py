@@ -91,6 +91,8 @@ def tile_design(tile: TileConfig, conductances: np.ndarray, codes: np.ndarray) -
     circuit = Circuit(f"{cfg.name}_tile")
     circuit.raw_spice = "\n".join(cfg.mosfets.spice_lines() + xb.array_lines(cfg, gp))
     circuit.subcircuit(adc_mod.cco_adc_subcircuit(tile.adc))
+    if cfg.cell == "1T1R":
+        circuit.V("wl", "wl", circuit.gnd, cfg.v_wordline_v)
     rails = add_dac_rails(circuit, tile.dac)
     energy_sources: dict[str, str | None] = {}
     for r, code in enumerate(physical_codes(cfg, codes)):
