@@ -252,6 +252,7 @@ class Terms:
     linear: bool
     s_grid: np.ndarray       # (S,) small-signal factor of the absorbing cells
     alpha_mean: float        # mean row attenuation (for the per-vector f' estimate)
+    g: np.ndarray            # (Rp, Cp) conductance per crosspoint
 
 
 def term_matrices(cfg: CrossbarConfig, g: np.ndarray) -> Terms:
@@ -264,7 +265,7 @@ def term_matrices(cfg: CrossbarConfig, g: np.ndarray) -> Terms:
     a_mean = float(ls.alpha.mean())
     if lin:
         own = (gg * ls.alpha)[None]
-        return Terms(own, ls.beta[None], ls.cross, True, np.ones(1), a_mean)
+        return Terms(own, ls.beta[None], ls.cross, True, np.ones(1), a_mean, gg)
     # the column rise is absorbed by the cells' small-signal conductance G·f'(v): solve
     # the column division at two values of f' and interpolate (linearly, in s) per
     # vector at its mean f'
@@ -282,7 +283,7 @@ def term_matrices(cfg: CrossbarConfig, g: np.ndarray) -> Terms:
     # interpolate cur(u) = Σ_j a_j·f(u)·T_j(u/v_read) at the nodes
     bmat = np.stack(basis(dev, nodes, v_read), axis=1)           # (K nodes, N_BASIS)
     own = np.einsum("jk,krc->jrc", np.linalg.inv(bmat), cur)
-    return Terms(own, col, ls.cross, False, s_grid, a_mean)
+    return Terms(own, col, ls.cross, False, s_grid, a_mean, gg)
 
 
 def row_functions(dev, u: np.ndarray, v_read: float, linear: bool
@@ -316,6 +317,8 @@ class CompiledCrossbar:
     linear: bool
     s_grid: np.ndarray | None = None
     alpha_mean: float = 1.0
+    own_row: np.ndarray | None = None   # (N_BASIS, Rp, Cp) row-only currents (no β)
+    g_norm: np.ndarray | None = None    # (Rp, Cp) G / Σ_r G per column
 
     def _fbar_weights(self, fbar: np.ndarray) -> np.ndarray:
         """Linear inter/extrapolation weights (..., 2) of f̄' between the two shunt
@@ -369,9 +372,29 @@ class CompiledCrossbar:
     def currents(self, x: np.ndarray) -> np.ndarray:
         return combine_outputs(self.cfg, self._apply(self._parts(self._u(x))))
 
+    def _energy(self, u: np.ndarray, weight=None, t: np.ndarray | None = None
+                ) -> np.ndarray:
+        """Σ_r u_r·∫I_row,r: the rows' own currents (row-only solve), minus the current
+        the column rise takes back through the other rows' cells, returned to those
+        rows' drivers in proportion to their conductance (mean field)."""
+        parts = self._parts(u, weight)
+        if self.linear:
+            own = [(parts[0][0], self.own_row[0])]
+        else:
+            dev = self.cfg.device_model()
+            tw = 1.0 if t is None else t
+            own = [(r * tw, m) for r, m in zip(basis(dev, u, self.cfg.v_read_v),
+                                               self.own_row, strict=True)]
+        i_row = sum(p * m.sum(axis=1) for p, m in own)
+        sense = sum(p @ m for p, m in (parts if self.linear else parts[:-1]))
+        own_cols = sum(p @ m for p, m in own)
+        taken = own_cols - sense                                    # (B, Cp)
+        drive = u if t is None else u * (t / max(float(np.max(t)), 1e-30))
+        back = taken * (drive @ self.g_norm)
+        return self.power_scale * (np.sum(u * i_row, axis=1) - np.sum(back, axis=1))
+
     def power(self, x: np.ndarray) -> np.ndarray:
-        u = self._u(x)
-        return self.power_scale * np.sum(u * self._row_current(self._parts(u)), axis=1)
+        return self._energy(self._u(x))
 
     def _pwm(self, codes: np.ndarray, t_lsb_s: float, durations_s: np.ndarray | None):
         codes = np.atleast_2d(np.asarray(codes, dtype=float))
@@ -417,7 +440,15 @@ class CompiledCrossbar:
     def pwm_energy(self, codes: np.ndarray, t_lsb_s: float = 1e-9,
                    durations_s: np.ndarray | None = None) -> np.ndarray:
         u, w = self._pwm(codes, t_lsb_s, durations_s)
-        return self.power_scale * np.sum(u * self._row_current(self._parts(u, w)), axis=1)
+        t = w if self.linear else self._pwm_t(codes, t_lsb_s, durations_s)
+        return self._energy(u, w, t)
+
+    def _pwm_t(self, codes, t_lsb_s, durations_s) -> np.ndarray:
+        codes = np.atleast_2d(np.asarray(codes, dtype=float))
+        t = np.abs(codes) * t_lsb_s if durations_s is None else \
+            np.broadcast_to(np.atleast_2d(np.asarray(durations_s, float)), codes.shape)
+        t = np.where(codes != 0, t, 0.0)
+        return np.repeat(t, 2, axis=1) if self.cfg.encoding == "hermes" else t
 
 
 # ------------------------------------------------------------------------------------
@@ -441,12 +472,15 @@ class CrossbarCase:
 
 def _assemble(cfg: CrossbarConfig, terms: Terms, c: np.ndarray, power_scale: float
               ) -> CompiledCrossbar:
+    gp = terms.g
+    g_norm = gp / gp.sum(axis=0, keepdims=True)
     if terms.linear:
         m = terms.own[0] * (c[0] + c[1] * (terms.beta[0] - 1.0)) + c[2] * terms.cross
-        return CompiledCrossbar(cfg, m[None], None, power_scale, True)
+        return CompiledCrossbar(cfg, m[None], None, power_scale, True,
+                                own_row=c[0] * terms.own, g_norm=g_norm)
     own = np.stack([terms.own * (c[0] + c[1] * (b - 1.0))[None] for b in terms.beta])
     return CompiledCrossbar(cfg, own, c[2] * terms.cross, power_scale, False, terms.s_grid,
-                            terms.alpha_mean)
+                            terms.alpha_mean, c[0] * terms.own, g_norm)
 
 
 def _features(cfg: CrossbarConfig, g: np.ndarray, x: np.ndarray) -> tuple[np.ndarray,
