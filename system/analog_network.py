@@ -171,8 +171,22 @@ class AnalogNetwork:
 def evaluate_accuracy(onnx_path: str | Path, x_cal: np.ndarray, x_test: np.ndarray,
                       y_test: np.ndarray, config: ArrayConfig | None = None,
                       tile_model: Any = None, t_inference_s: float | None = 3600.0,
-                      seed: int = 0, tile_name: str = "") -> AccuracyReport:
-    """Accuracy of the four paths on (x_test, y_test)."""
+                      seed: int = 0, tile_name: str = "",
+                      blas_threads: int | None = 1) -> AccuracyReport:
+    """Accuracy of the four paths on (x_test, y_test).
+
+    ``blas_threads``: BLAS threads during the run (default 1: the matmuls here are small,
+    and a multi-threaded OpenBLAS on a shared 2-core machine ran them 8x slower);
+    None leaves the library default."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        return _evaluate(onnx_path, x_cal, x_test, y_test, config, tile_model,
+                         t_inference_s, seed, tile_name)
+
+
+def _evaluate(onnx_path, x_cal, x_test, y_test, config, tile_model, t_inference_s, seed,
+              tile_name) -> AccuracyReport:
     net = AnalogNetwork(onnx_path, config, tile_model).build(x_cal)
     res = {}
     for name, path, t in (("ideal", "ideal", None), ("quantised", "quantised", None),

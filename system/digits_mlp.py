@@ -43,7 +43,11 @@ def train_digits_mlp(data: DigitsData, seed: int = 0, hidden: int = HIDDEN):
                         max_iter=200, random_state=seed)
     import warnings
 
-    with warnings.catch_warnings():
+    from threadpoolctl import threadpool_limits
+
+    # small matmuls: one BLAS thread (a multi-threaded OpenBLAS is ~8x slower here when
+    # the machine is shared)
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         warnings.simplefilter("ignore")   # ConvergenceWarning at max_iter is harmless here
         clf.fit(data.x_train, data.y_train)
     return clf

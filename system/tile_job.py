@@ -92,9 +92,10 @@ class TileJobModel:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 # switching energy only: no cell load (the array read is e_cell's)
-                e_row = float(np.mean(model.dac.energy(drv, codes.ravel(), n_cells, 0.0,
-                                                       c.r_wire_row_ohm, t_lsb_s=c.t_lsb_s,
-                                                       v_read_v=c.v_read_v)))
+                u, count = np.unique(codes, return_counts=True)
+                e_u = model.dac.energy(drv, u, n_cells, 0.0, c.r_wire_row_ohm,
+                                       t_lsb_s=c.t_lsb_s, v_read_v=c.v_read_v)
+                e_row = float(np.sum(e_u * count) / count.sum())
             if c.encoding == "hermes":
                 e_row *= 2    # two physical lines (true and complement) per input
         return cls(TILE, TILE, window, e_array / (TILE * TILE), e_row, e_col, source)
