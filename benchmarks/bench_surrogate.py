@@ -50,7 +50,8 @@ def run(size: int, batch: int, model_path: str, heldout: list[str], spice: bool,
     cfgs = {dev: CrossbarConfig(rows=size, cols=size, encoding=encoding, device=dev,
                                 r_wire_row_ohm=r_wire, r_wire_col_ohm=r_wire,
                                 r_driver_ohm=47.0) for dev in ("linear", "pcm")}
-    g = weights_to_conductances(rng.uniform(-1, 1, (size, size)), encoding)
+    lo = 0.0 if encoding == "single" else -1.0
+    g = weights_to_conductances(rng.uniform(lo, 1, (size, size)), encoding)
     x = rng.uniform(-1, 1, (batch, size))
     # --- surrogate -------------------------------------------------------------------
     for dev, cfg in cfgs.items():
