@@ -99,9 +99,13 @@ class PwmDacSurrogate:
             for j, sgn in enumerate((1, -1)):
                 nz = m & (np.sign(codes) == sgn) & np.isfinite(t_eff_s)
                 if np.unique(np.abs(codes[nz])).size < 2:
-                    raise ValueError(f"DAC driver {d!r}: need >= 2 distinct "
-                                     f"{'positive' if sgn > 0 else 'negative'} codes to fit "
-                                     f"t_eff, got {np.unique(np.abs(codes[nz])).size}")
+                    # too few codes of this sign: share the fit of both signs (the
+                    # chord factor in η still tells the polarities apart)
+                    nz = m & (codes != 0) & np.isfinite(t_eff_s)
+                if np.unique(np.abs(codes[nz])).size < 2:
+                    raise ValueError(f"DAC driver {d!r}: need >= 2 distinct non-zero "
+                                     f"|codes| to fit t_eff, got "
+                                     f"{np.unique(np.abs(codes[nz])).size}")
                 eta = eta_all[nz]
                 x = np.stack([np.abs(codes[nz]) * eta, eta, np.ones_like(eta)], axis=1)
                 y = t_eff_s[nz] / arrays["t_lsb_s"][nz]
