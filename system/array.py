@@ -441,6 +441,11 @@ class AnalogLayer:
         y = acc * self.w_step_ * (self.x_scale_ / self.config.x_levels)
         return (y, raw) if return_codes else y
 
+    def exact_quantised(self, x: np.ndarray) -> np.ndarray:
+        """The exact matmul of the quantised inputs and weights (no output quantisation):
+        the reference of the analog MVM error in the sense of HERMES's 8-bit MVM error."""
+        return (self.codes(x) @ self.q_) * self.w_step_ * (self.x_scale_ / self.config.x_levels)
+
     def ideal(self, x: np.ndarray) -> np.ndarray:
         return self._check_x(x) @ self.weights
 
