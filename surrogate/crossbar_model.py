@@ -3,33 +3,36 @@ correction learned from SPICE.
 
 Model (all lines of the physical array, see :mod:`aimc.circuits.crossbar`)
 --------------------------------------------------------------------------
-1. **Row ladders** (each input line with its cells shunting to the column lines,
-   taken as AC ground): the attenuation ``alpha[r, c]`` of the driver voltage at
-   every cell, one vectorised O(R·C) recurrence over all rows (``r_driver`` + wire
-   segments).
-2. **Column ladders** (each output line with its cells shunting to the row lines):
-   by reciprocity, the fraction ``beta[r, c]`` of a Norton current injected by cell
-   (r, c) that reaches the sense end (wire segments + regulator resistance).
+1. **Row lines, exactly** (:func:`row_solve`): every input line alone (driver
+   resistance, one wire segment per cell, the device I-V law, column lines at v_cm)
+   is solved by Newton iterations on its tridiagonal system, vectorised over all rows
+   (Thomas algorithm), at ``N_BASIS`` Chebyshev drive levels. Each cell's row-only
+   current is interpolated as ``f(u)·Σ_j a_j·T_j(u/v_read)``: ``N_BASIS`` compiled
+   matrices, one matmul each per batch. Linear devices: the row ladder's attenuation
+   ``alpha`` (:func:`ladder_attenuation`, an O(R·C) recurrence).
+2. **Column lines**: by reciprocity, the fraction ``beta`` of each cell's current
+   that reaches the sense end (wire segments + regulator resistance), with the other
+   cells absorbing the column's rise at their small-signal conductance G·f'. β is
+   solved at two values of f' and interpolated per input vector at its mean f'.
 3. **Cross term** (second order in the wire resistances): the column lines' rise
    lowers the row currents, which raises the row lines. With the transfer
    impedances ``H`` (rows) and ``K`` (columns) of uniform ladders and a rank-1
    mean field of the cells in the middle of the path, this sum over N^4 paths
    factorises into two matrix products: ``dT = (Kᵀ·diag(a)·(beta∘G)) ∘
-   ((G∘alpha)·diag(b)·Hᵀ)``.
-4. The linear transfer is ``T = G∘alpha∘beta + dT``; the per-cell attenuation
-   ``A = T/G`` then scales the voltage seen by every (non-linear) device, expanded
-   to second order around the drive: ``g·f(A·u) = g·[f(u) + (A-1)·u·f'(u) +
-   (A-1)²·u²·f''(u)/2]``. Each term is one matmul of a row function of the inputs
-   with a compiled matrix, so a batch of B vectors costs three (B,R)x(R,C) matmuls.
-5. **Learned correction**: one coefficient per term and device model (a
-   scikit-learn ``Ridge`` on the SPICE residual, shrunk towards the physics, i.e.
-   towards coefficients of 1). Because every term is linear in per-row functions,
-   PWM charge is exact within the model: the sum over the segments between pulse
-   ends equals the same matmuls with row functions weighted by pulse durations.
+   ((G∘alpha)·diag(b)·Hᵀ)``, driven by f(ᾱ·u) (ᾱ: mean row attenuation).
+4. **Learned correction**: one coefficient per term (``TERMS``) and device model, a
+   scikit-learn ``Ridge`` on the SPICE residual, shrunk towards the physics (towards
+   coefficients of 1).
+5. **PWM**: every term is a row function times a compiled matrix, so the charge
+   (the sum of operating points over the segments between sorted pulse ends) is the
+   same matmuls with row functions weighted by the pulse durations; the per-segment
+   mean f' enters through prefix sums.
+6. **Read power**: Σ_r u_r·I_row,r with the rows' own currents, minus the current
+   the column rise takes back, returned to the other rows' drivers in proportion to
+   their conductance.
 
-Non-linear devices: the ladders are solved with the chord conductance at half the
-read voltage (``G·f(v_t)/v_t``), the current terms with the exact I-V law.
-The read power is ``Σ_r u_r·I_row,r`` with row currents from the same terms.
+For linear devices the model is one linear map T = G∘alpha∘beta + dT (exact to
+~0.02 LSB against the sparse nodal solve at 256x256) and a batch is one matmul.
 
 Not modelled: 1T1R access transistors (the cell is a series MOSFET; the sweeps and
 this model are 1R; compiling a 1T1R config raises an error).
@@ -286,15 +289,6 @@ def term_matrices(cfg: CrossbarConfig, g: np.ndarray) -> Terms:
     return Terms(own, col, ls.cross, False, s_grid, a_mean, gg)
 
 
-def row_functions(dev, u: np.ndarray, v_read: float, linear: bool
-                  ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Basis row functions (list of (B, Rp)), f(u) and f'(u) (B, Rp)."""
-    if linear:
-        return [u], u, np.ones_like(u)
-    f, fp, _ = device_terms(dev, u)
-    return basis(dev, u, v_read), f, fp
-
-
 # ------------------------------------------------------------------------------------
 # compiled model
 # ------------------------------------------------------------------------------------
@@ -361,12 +355,6 @@ class CompiledCrossbar:
         out = parts[0][0] @ parts[0][1]
         for p, m in parts[1:]:
             out += p @ m
-        return out
-
-    def _row_current(self, parts) -> np.ndarray:
-        out = parts[0][0] * parts[0][1].sum(axis=1)
-        for p, m in parts[1:]:
-            out = out + p * m.sum(axis=1)
         return out
 
     def currents(self, x: np.ndarray) -> np.ndarray:
