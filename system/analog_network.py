@@ -30,7 +30,7 @@ VIEWS = {"Flatten", "Reshape", "Identity", "Dropout", "Squeeze", "Unsqueeze"}
 
 @dataclass
 class _Step:
-    kind: str                     # "fc" | "relu" | "bias"
+    kind: str                     # "fc" | "relu" | "bias" | "scale" (Gemm alpha)
     layer: str = ""
     bias: np.ndarray | None = None
 
@@ -59,6 +59,9 @@ def _plan(path: Path) -> tuple[list[_Step], dict[str, np.ndarray]]:
                 raise ArrayInputError(f"layer {layer.name!r}: the ONNX file stores no weights "
                                       "for it (the array needs real weights)")
             steps.append(_Step("fc", layer.name))
+            alpha = next((a.f for a in node.attribute if a.name == "alpha"), 1.0)
+            if op == "Gemm" and alpha != 1.0:   # Y = alpha·A·B + beta·C
+                steps.append(_Step("scale", bias=np.array(alpha)))
             if op == "Gemm" and len(node.input) > 2 and node.input[2] in const:
                 beta = next((a.f for a in node.attribute if a.name == "beta"), 1.0)
                 steps.append(_Step("bias", bias=beta * const[node.input[2]].astype(float)))
@@ -144,6 +147,8 @@ class AnalogNetwork:
             return mvm(self.layers[st.layer], h)
         if st.kind == "bias":
             return h + st.bias
+        if st.kind == "scale":
+            return h * st.bias
         return np.maximum(h, 0.0)
 
     def forward(self, x: np.ndarray, path: str) -> tuple[np.ndarray, dict[str, float]]:

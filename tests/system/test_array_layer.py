@@ -94,6 +94,13 @@ def test_bad_inputs_give_clear_errors(tmp_path):
         layer.analog(np.zeros((1, 8)))
     with pytest.raises(ArrayInputError, match=r"expected \(batch, 8\)"):
         layer.fit_inputs(np.zeros((2, 5)))
+    from aimc.surrogate.tile_model import default_tile_model_path
+
+    if not default_tile_model_path().exists():   # until a default model is shipped
+        with pytest.raises(TileModelMissingError, match="aimc fit"):
+            resolve_tile_model(None)
+        with pytest.raises(TileModelMissingError, match="aimc fit"):
+            AnalogLayer(np.ones((8, 16)))
     with pytest.raises(TileModelMissingError, match="does not exist"):
         resolve_tile_model(tmp_path / "missing.h5")
     (tmp_path / "junk.h5").write_bytes(b"not hdf5")
