@@ -15,6 +15,10 @@ The residual and the energy are fitted per polarity (the two current directions
 use different mirrors). Energy per conversion: ``E = P_static·T + k_q·∫|i| dt``
 (Ridge on those two features). Conversion time: the integration window.
 
+The input line's deviation from v_cm (the regulator's error, which a crossbar
+driving the ADC sees) is fitted per polarity as ``d0 + d1·sqrt(|i|)`` from the
+recorded ``v_in_v`` waveform (``line_error``).
+
 INL/DNL of the fitted transfer (counts vs charge, in LSB = counts) are computed by
 :meth:`CcoAdcSurrogate.linearity`. Noise is not modelled (the sweeps have none).
 """
@@ -43,7 +47,8 @@ class CcoAdcSurrogate:
 
     def fit(self, keys: list[str], i_in_a: np.ndarray, counts: np.ndarray,
             window_s: np.ndarray, energy_j: np.ndarray,
-            frequency_hz: np.ndarray | None = None) -> CcoAdcSurrogate:
+            frequency_hz: np.ndarray | None = None,
+            line_error_v: np.ndarray | None = None) -> CcoAdcSurrogate:
         from aimc.circuits.adc import calibration_model, fit_calibration
         from sklearn.linear_model import Ridge
 
@@ -64,6 +69,7 @@ class CcoAdcSurrogate:
         self.energy_ = np.zeros((k, 2, 2))                # [key, sign, (P_static, J/C)]
         self.i_max_ = np.zeros(k)
         self.window_ = np.zeros((k, 2))
+        self.line_error_ = np.zeros((k, 2, 2))           # [key, sign, (d0 V, d1 V/sqrt(A))]
         keys_a = np.array(keys)
         for n, key in enumerate(self.keys_):
             m = keys_a == key
@@ -95,6 +101,15 @@ class CcoAdcSurrogate:
                 sc = ef.max(axis=0)
                 ereg = Ridge(alpha=1e-12, fit_intercept=False).fit(ef / sc, energy_j[m][ms])
                 self.energy_[n, j] = ereg.coef_ / sc
+            if line_error_v is not None:
+                le = np.asarray(line_error_v, float)[m]
+                for j, sgn in enumerate((1.0, -1.0)):
+                    ms = (sg == sgn) & np.isfinite(le)
+                    if ms.sum() >= 2:
+                        # regulator: dead zone + overdrive ~ sqrt(i), divided by its gain
+                        x = np.stack([np.ones(ms.sum()), np.sqrt(ai[ms])], axis=1)
+                        lreg = Ridge(alpha=1e-9, fit_intercept=False).fit(x, le[ms])
+                        self.line_error_[n, j] = lreg.coef_
             self.i_max_[n] = ai.max()
             self.window_[n] = (window_s[m].min(), window_s[m].max())
         return self
@@ -138,6 +153,16 @@ class CcoAdcSurrogate:
         i = np.asarray(i_a, float)
         return np.sign(i) * self.frequency(key, i, policy) * window_s
 
+    def line_error(self, key: str, i_a: np.ndarray) -> np.ndarray:
+        """Deviation (V) of the input line from v_cm for an input current ``i_a`` (A,
+        positive into the ADC): the regulator's dead zone and overdrive over its gain,
+        ``d0 + d1·sqrt(|i|)`` per polarity (zero when the sweep did not record v_in_v)."""
+        n = self._index(key)
+        i = np.asarray(i_a, float)
+        d = np.where(i >= 0, 0, 1)
+        c = self.line_error_[n][d]
+        return np.where(i != 0, c[..., 0] + c[..., 1] * np.sqrt(np.abs(i)), 0.0)
+
     def energy(self, key: str, q_c: np.ndarray, window_s: float) -> np.ndarray:
         """Energy per conversion (J) for the signed input charge ``q_c`` (C)."""
         n = self._index(key)
@@ -172,7 +197,7 @@ class CcoAdcSurrogate:
         return {"keys": np.array(self.keys_, dtype="S"), "abc": self.abc_,
                 "knots_a": self.knots_, "resid_hz": self.resid_, "energy": self.energy_,
                 "i_max_a": self.i_max_, "window_s": self.window_,
-                "alpha": np.array(self.alpha)}
+                "line_error": self.line_error_, "alpha": np.array(self.alpha)}
 
     @classmethod
     def from_arrays(cls, a: dict) -> CcoAdcSurrogate:
@@ -185,6 +210,7 @@ class CcoAdcSurrogate:
         m.energy_ = np.asarray(a["energy"], float)
         m.i_max_ = np.asarray(a["i_max_a"], float)
         m.window_ = np.asarray(a["window_s"], float)
+        m.line_error_ = np.asarray(a["line_error"], float)
         if m.abc_.shape != (len(m.keys_), 3) or m.resid_.shape[:2] != (len(m.keys_), 2):
             raise ValueError(f"adc/abc has shape {m.abc_.shape}, expected ({len(m.keys_)}, 3)")
         return m

@@ -6,7 +6,8 @@
    (the operating point with the rows still driven), with the DAC's output
    resistance as the driver resistance;
 3. CCO-ADC: ``count = Σ_segments f(i)·Δt`` with the ADC surrogate's f(i), which
-   handles the stepped current as pulses end.
+   handles the stepped current as pulses end. The ADC's regulator holds the line off
+   v_cm by its fitted error δ(i); the line current is corrected by Σ_r G·δ.
 
 Sign convention as :mod:`aimc.circuits.tile`: positive current flows from the ADC into
 the line and gives a positive count (the ADC sees the opposite current at its input).
@@ -17,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from aimc.circuits.crossbar import CrossbarConfig
+from aimc.circuits.crossbar import CrossbarConfig, combine_outputs
 from aimc.surrogate.adc_model import adc_key
 from aimc.surrogate.dac_model import R_OUT_OHM
 from aimc.surrogate.tile_model import TileModel
@@ -49,18 +50,25 @@ def tile_mvm(model: TileModel, cfg: CrossbarConfig, g: np.ndarray, codes: np.nda
     dur = model.dac.pulse_duration(driver, codes, gp.shape[1], g_line[None, :],
                                    cfg.r_wire_row_ohm, t_lsb_s)    # (B, rows)
     key = adc_key(*adc)
-    counts = np.zeros((codes.shape[0], cfg.cols))
+    counts = np.zeros((codes.shape[0], gp.shape[1]))      # physical output lines
+    q_seg = np.zeros((codes.shape[0], gp.shape[1]))
+    g_col = gp.sum(axis=0)
     for b in range(codes.shape[0]):
         ends = np.unique(dur[b][dur[b] > 0])
         if ends.size == 0:
             continue
         starts = np.concatenate([[0.0], ends[:-1]])
         x = np.sign(codes[b])[None, :] * (dur[b][None, :] >= ends[:, None])   # (S, rows)
-        i_seg = comp.currents(x)                                              # (S, cols)
+        i_seg = comp.currents_phys(x)                                         # (S, Cp)
+        # the ADC's regulator holds the line off v_cm by its error δ(i_adc): the cells
+        # see δ less (one fixed-point step; ∂i/∂v_line = Σ_r G of the column)
+        i_seg = i_seg + g_col[None, :] * model.adc.line_error(key, -i_seg)
+        q_seg[b] = (i_seg * (ends - starts)[:, None]).sum(axis=0)
         # the ADC's input current is minus the line current; tile count = -ADC count
         counts[b] = -model.adc.count(key, -i_seg.T, (ends - starts)[None, :])
-    q = comp.charges(codes, t_lsb_s, durations_s=dur)
+    q = combine_outputs(cfg, q_seg)
+    counts = combine_outputs(cfg, counts)
     e_arr = comp.pwm_energy(codes, t_lsb_s, durations_s=dur)
-    e_adc = np.array([float(np.sum(model.adc.energy(key, -q[b], window_s)))
-                      for b in range(q.shape[0])])
+    e_adc = np.array([float(np.sum(model.adc.energy(key, -q_seg[b], window_s)))
+                      for b in range(q_seg.shape[0])])
     return ChainResult(counts, q, e_arr, e_adc)

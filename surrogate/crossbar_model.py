@@ -358,7 +358,11 @@ class CompiledCrossbar:
         return out
 
     def currents(self, x: np.ndarray) -> np.ndarray:
-        return combine_outputs(self.cfg, self._apply(self._parts(self._u(x))))
+        return combine_outputs(self.cfg, self.currents_phys(x))
+
+    def currents_phys(self, x: np.ndarray) -> np.ndarray:
+        """Currents (B, Cp) of every physical output line (differential: both lines)."""
+        return self._apply(self._parts(self._u(x)))
 
     def _energy(self, u: np.ndarray, weight=None, t: np.ndarray | None = None
                 ) -> np.ndarray:

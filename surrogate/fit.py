@@ -178,8 +178,16 @@ def adc_arrays(cd: CircuitData) -> dict[str, np.ndarray]:
                   for i in range(n)])
     f = np.array([float(np.asarray(cd.outputs["frequency_hz"][i])) for i in range(n)]) \
         if "frequency_hz" in cd.outputs else None
+    le = None
+    if "v_in_v" in cd.outputs:   # line error: mean of the settled second half (DC points)
+        le = np.full(n, np.nan)
+        for i, p in enumerate(cd.params):
+            w = np.asarray(cd.outputs["v_in_v"][i], float)
+            w = w[np.isfinite(w)]
+            if w.size >= 4 and t_on[i] >= window[i]:
+                le[i] = float(np.mean(w[w.size // 2:])) - float(p.get("vdd_v", 0.8)) / 2
     return dict(keys=np.array(keys), i_in_a=i_in, window_s=window, t_on_s=t_on,
-                count=count, energy_j=e, frequency_hz=f)
+                count=count, energy_j=e, frequency_hz=f, line_error_v=le)
 
 
 # ------------------------------------------------------------------------------------
@@ -202,8 +210,9 @@ def _fit_adc(a: dict[str, np.ndarray], m: np.ndarray | slice = slice(None)) -> C
     # stepped (pulsed) points carry their information in the count over t_on
     dc = a["t_on_s"][m] >= a["window_s"][m]
     f = np.where(dc, f, np.nan) if f is not None else None
+    le = a["line_error_v"][m] if a["line_error_v"] is not None else None
     return CcoAdcSurrogate().fit(list(a["keys"][m]), a["i_in_a"][m], a["count"][m],
-                                 a["t_on_s"][m], a["energy_j"][m], f)
+                                 a["t_on_s"][m], a["energy_j"][m], f, le)
 
 
 def _holdout(n: int, every: int = 5) -> np.ndarray:

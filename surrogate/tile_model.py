@@ -18,7 +18,8 @@ Layout (format ``aimc.tile_model``, version :data:`FORMAT_VERSION`)::
             c0·|code|·η + c1·η + c2], coef_energy (n, 3), domain_*, validation/
     /adc/   keys (condition: variant|lin|vdd|T), abc (n, 3) [A Hz/A, B 1/A, C Hz],
             knots_a (n, K), resid_hz (n, 2 signs, K), energy (n, 2 signs, 2)
-            [P_static W, J/C], i_max_a, window_s, validation/
+            [P_static W, J/C], i_max_a, window_s,
+            line_error (n, 2 signs, 2) [d0 V, d1 V/sqrt(A)], validation/
 
 No pickles: every value is a NumPy array or an attribute. Loading checks the format
 name and version and every required dataset, and names what is missing.
@@ -45,7 +46,8 @@ REQUIRED = {
                  "domain_lo", "domain_hi", "device_params_json", "alpha"),
     "dac": ("drivers", "coef_t_eff", "coef_energy", "domain_lo", "domain_hi", "alpha",
             "device", "device_params_json", "v_read_v"),
-    "adc": ("keys", "abc", "knots_a", "resid_hz", "energy", "i_max_a", "window_s", "alpha"),
+    "adc": ("keys", "abc", "knots_a", "resid_hz", "energy", "i_max_a", "window_s",
+            "line_error", "alpha"),
 }
 CLASSES = {"crossbar": CrossbarSurrogate, "dac": PwmDacSurrogate, "adc": CcoAdcSurrogate}
 

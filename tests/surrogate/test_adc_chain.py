@@ -40,6 +40,14 @@ def test_adc_counts_stepped_currents(model, levels, ends):
     assert abs(pred - res.count) <= 1.0 * lsb, (pred, res.count, lsb)
 
 
+def test_adc_line_error_follows_the_regulator(model):
+    # the front end's error (Vov + 20 mV dead zone)/a_reg: 1-6 mV up to 100 uA
+    # (docs/readme/adc.md), towards the input's sign
+    d = model.adc.line_error(KEY, np.array([-100e-6, -10e-6, 10e-6, 100e-6]))
+    assert np.all(np.abs(d) > 1e-3) and np.all(np.abs(d) < 8e-3)
+    assert d[0] < d[1] < 0 < d[2] < d[3]
+
+
 def test_adc_linearity_and_energy_figures(model):
     lin = model.adc.linearity(KEY, 128e-9)
     assert lin["inl_max_lsb"] < 3 and lin["dnl_max_lsb"] < 1
@@ -70,10 +78,12 @@ def test_chained_surrogates_agree_with_full_tile_spice(model):
     finally:
         model.crossbar.domain_policy = "warn"
     full = np.max(np.abs(spice.counts))
-    # Stated agreement: counts within 8 % of the largest |count| (measured 5 %), charge
-    # within 6 % (measured 3.5 %). The gap is the ADC regulator's line error (1-5 mV
-    # off v_cm), which the ideal-v_cm crossbar model does not see (circuits/tile.py).
-    assert np.max(np.abs(sur.counts[0] - spice.counts)) <= 0.08 * full
+    # Stated agreement: counts within 5 % of the largest |count| (measured 2.6 %:
+    # 33.3 / -49.7 vs 32 / -50), charge within 2.5 % (measured 0.7 %). Without the
+    # ADC's fitted line error (its regulator holds the line 1-5 mV off v_cm) the
+    # charge would be 3.5 % and the counts 5 % off.
+    assert np.max(np.abs(sur.counts[0] - spice.counts)) <= 0.05 * full
     qf = np.max(np.abs(spice.q_out_c))
-    assert np.max(np.abs(sur.q_out_c[0] - spice.q_out_c)) <= 0.06 * qf
+    assert np.max(np.abs(sur.q_out_c[0] - spice.q_out_c)) <= 0.025 * qf
+    assert sur.energy_adc_j[0] == pytest.approx(spice.energy_adc_j, rel=0.05)
     assert np.all(np.sign(sur.counts[0]) == np.sign(spice.counts))
