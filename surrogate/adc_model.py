@@ -148,6 +148,13 @@ class CcoAdcSurrogate:
         i = np.asarray(i_seg_a, float)
         return np.sum(np.sign(i) * self.frequency(key, i, policy) * dt_s, axis=-1)
 
+    def predict(self, keys: list[str], i_in_a: np.ndarray, t_on_s: np.ndarray) -> np.ndarray:
+        """scikit-learn style: the count of each (condition, DC current, duration)."""
+        i_in_a, t_on_s = np.broadcast_arrays(np.asarray(i_in_a, float),
+                                             np.asarray(t_on_s, float))
+        return np.array([float(self.count(k, i, t)) for k, i, t in
+                         zip(keys, i_in_a.ravel(), t_on_s.ravel(), strict=True)])
+
     def count_dc(self, key: str, i_a: np.ndarray, window_s: float,
                  policy: str = "warn") -> np.ndarray:
         i = np.asarray(i_a, float)

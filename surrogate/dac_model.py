@@ -155,6 +155,21 @@ class PwmDacSurrogate:
         t = (c[..., 0] * np.abs(codes) * eta + c[..., 1] * eta + c[..., 2]) * a["t_lsb_s"]
         return np.where(codes != 0, np.maximum(t, 0.0), 0.0).reshape(shape)
 
+    def predict(self, drivers, codes, n_cells, g_line_s, r_wire_ohm, t_lsb_s=1e-9
+                ) -> np.ndarray:
+        """scikit-learn style: t_eff (s) of each (driver, code, line load)."""
+        codes = np.atleast_1d(np.asarray(codes, float))
+        n_cells, g_line_s, r_wire_ohm, t_lsb_s = (
+            np.broadcast_to(np.asarray(v, float), codes.shape)
+            for v in (n_cells, g_line_s, r_wire_ohm, t_lsb_s))
+        drivers = np.broadcast_to(np.asarray(drivers).astype(str), codes.shape)
+        out = np.zeros(codes.shape)
+        for d in set(drivers.ravel()):
+            m = drivers == d
+            out[m] = self.t_eff(d, codes[m], n_cells[m], g_line_s[m], r_wire_ohm[m],
+                                t_lsb_s=t_lsb_s[m])
+        return out
+
     def pulse_duration(self, driver: str, codes, n_cells, g_line_s, r_wire_ohm,
                        t_lsb_s=1e-9) -> np.ndarray:
         """The timing part of t_eff (s): t_eff/(c0·η), i.e. without the line's IR drop
