@@ -87,3 +87,18 @@ def test_chained_surrogates_agree_with_full_tile_spice(model):
     assert np.max(np.abs(sur.q_out_c[0] - spice.q_out_c)) <= 0.025 * qf
     assert sur.energy_adc_j[0] == pytest.approx(spice.energy_adc_j, rel=0.05)
     assert np.all(np.sign(sur.counts[0]) == np.sign(spice.counts))
+
+
+@pytest.mark.parametrize("code,n_cells", [(73, 192), (-41, 96)])
+def test_dac_charge_and_energy_vs_fresh_spice(model, code, n_cells):
+    from aimc.circuits.dac import PwmDacConfig, simulate_line
+
+    rng = np.random.default_rng(abs(code))
+    g = 9e-6 * (1 + 0.2 * rng.standard_normal(n_cells))
+    res = simulate_line(PwmDacConfig(), code, n_cells, g, "pcm", 1.0, 0.8e-15)
+    q = float(model.dac.charge("behavioral", code, n_cells, g.sum(), 1.0))
+    # LSB: 1/127 of the full-scale (code 127) charge of this line
+    lsb = abs(float(model.dac.charge("behavioral", 127, n_cells, g.sum(), 1.0))) / 127
+    assert abs(q - res.charge_c) <= 1.0 * lsb, (q, res.charge_c, lsb)
+    e = float(model.dac.energy("behavioral", code, n_cells, g.sum(), 1.0))
+    assert e == pytest.approx(res.energy_j, rel=0.05)
