@@ -110,3 +110,25 @@ def test_bad_inputs_give_clear_errors(tmp_path):
         ArrayConfig(encoding="single")
     with pytest.raises(ValueError, match="t_inference_s"):
         ArrayConfig(t_inference_s=-1.0)
+
+
+def test_segment_currents_sum_to_the_surrogates_pwm_charge():
+    """The per-segment currents integrate to the crossbar surrogate's own PWM charge (the
+    sum over the segments between sorted pulse ends, aimc.circuits.tile.pwm_segments)."""
+    from aimc.circuits.tile import pwm_segments
+
+    w, x = _data(32, 32, n=8, seed=4, density=0.7)
+    layer = AnalogLayer(w, ArrayConfig(), tile_model()).fit_inputs(x)
+    tile = layer.tiles_[0]
+    codes = layer.codes(x)
+    cur, dt = layer.segment_currents(tile.compiled, codes)
+    q = np.einsum("bck,k->bc", cur, dt)
+    q_ref = tile.compiled.charges(codes, layer.config.t_lsb_s)
+    assert np.allclose(q, q_ref, rtol=0, atol=1e-9 * np.abs(q_ref).max())
+    # one vector: the batch's union of pulse ends only splits its own segments further
+    segs = pwm_segments(codes[0], layer.config.t_lsb_s)
+    cur0, dt0 = layer.segment_currents(tile.compiled, codes[:1])
+    assert dt0.sum() == pytest.approx(sum(d for _, d in segs))
+    q0 = sum(tile.compiled.currents(xs[None])[0] * d for xs, d in segs)
+    assert np.allclose(np.einsum("ck,k->c", cur0[0], dt0), q0, rtol=0,
+                       atol=1e-9 * np.abs(q0).max())
