@@ -295,8 +295,9 @@ class AnalogLayer:
     def program(self, t_inference_s: float | None, seed: int = 0,
                 stats: PcmStatistics | None = None) -> None:
         """(Re)program every tile: ideal devices (``t_inference_s`` None) or PCM statistics
-        read ``t_inference_s`` after programming. Keeps the affine calibration if any
-        (it is fitted at programming time, see :meth:`calibrate`)."""
+        read ``t_inference_s`` after programming. If the layer was calibrated, the
+        per-column calibration is refitted on the same inputs with the devices as read
+        right after programming (t0), and the drift compensation factor is measured."""
         self.t_inference_s_ = t_inference_s
         rng = np.random.default_rng(seed)
         stats = stats or PcmStatistics(g_max_s=self.config.g_max_s)
