@@ -180,12 +180,14 @@ def chord_factor(dev, v_t: float) -> float:
     return float((dev.current(v_t, 1.0) - dev.current(-v_t, 1.0)) / (2 * v_t))
 
 
-def cheb_nodes(v_read: float, n: int = N_BASIS) -> np.ndarray:
+def cheb_nodes(v_read: float, n: int | None = None) -> np.ndarray:
+    n = N_BASIS if n is None else n
     return v_read * np.cos(np.pi * (np.arange(n) + 0.5) / n)
 
 
-def basis(dev, u: np.ndarray, v_read: float, n: int = N_BASIS) -> list[np.ndarray]:
+def basis(dev, u: np.ndarray, v_read: float, n: int | None = None) -> list[np.ndarray]:
     """[f(u)·T_j(u/v_read)] for j < n (Chebyshev T_j by recurrence)."""
+    n = N_BASIS if n is None else n
     f = dev.current(u, 1.0)
     z = np.clip(u / v_read, -1.0, 1.0)
     t = [np.ones_like(z), z]
@@ -335,7 +337,7 @@ class CompiledCrossbar:
             w = u if weight is None else u * weight
             return [(w, self.own[0])]
         dev = self.cfg.device_model()
-        rows = basis(dev, u, self.cfg.v_read_v)
+        rows = basis(dev, u, self.cfg.v_read_v, self.own.shape[1])
         # the cross term is driven by the device current at the mean attenuated drive
         f, fp, _ = device_terms(dev, self.alpha_mean * u)
         if weight is None:
@@ -375,8 +377,8 @@ class CompiledCrossbar:
         else:
             dev = self.cfg.device_model()
             tw = 1.0 if t is None else t
-            own = [(r * tw, m) for r, m in zip(basis(dev, u, self.cfg.v_read_v),
-                                               self.own_row, strict=True)]
+            rows = basis(dev, u, self.cfg.v_read_v, self.own_row.shape[0])
+            own = [(r * tw, m) for r, m in zip(rows, self.own_row, strict=True)]
         i_row = sum(p * m.sum(axis=1) for p, m in own)
         sense = sum(p @ m for p, m in (parts if self.linear else parts[:-1]))
         own_cols = sum(p @ m for p, m in own)
