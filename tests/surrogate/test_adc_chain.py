@@ -102,3 +102,14 @@ def test_dac_charge_and_energy_vs_fresh_spice(model, code, n_cells):
     assert abs(q - res.charge_c) <= 1.0 * lsb, (q, res.charge_c, lsb)
     e = float(model.dac.energy("behavioral", code, n_cells, g.sum(), 1.0))
     assert e == pytest.approx(res.energy_j, rel=0.05)
+
+
+def test_adc_domain_policy(model):
+    from aimc.surrogate.crossbar_model import DomainError
+
+    with pytest.raises(DomainError, match="beyond the fitted range"):
+        model.adc.frequency(KEY, np.array([500e-6]))           # 5x the fitted 100 uA
+    with pytest.warns(UserWarning, match="extrapolating"):
+        model.adc.frequency(KEY, np.array([120e-6]))
+    with pytest.raises(DomainError, match="not fitted"):
+        model.adc.frequency("ring|lin=0|vdd=0.8|T=27", np.array([1e-6]))
