@@ -150,7 +150,7 @@ def surrogate_step(out: Path, sweeps: dict[str, Any], quiet: bool) -> dict[str, 
     res: dict[str, Any] = {"fit_status": fit.returncode}
     if fit.returncode == 0:
         val = subprocess.run([sys.executable, "-m", "aimc.system.cli", "validate", str(tile),
-                              "--against", *files[:1]], capture_output=True, text=True)
+                              "--against", *files], capture_output=True, text=True)
         res["validate_status"] = val.returncode
         if not quiet:
             print(val.stdout.strip() or val.stderr.strip())
