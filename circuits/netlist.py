@@ -57,5 +57,7 @@ class Design:
         tmp.replace(path)
         return path
 
-    def simulate(self, timeout_s: float = 600.0) -> SimResult:
-        return simulate(self.text(), self.saves, timeout_s)
+    def simulate(self, timeout_s: float = 600.0, batch: bool = False) -> SimResult:
+        """Run in this process's ngspice engine, or with ``batch=True`` in a separate
+        ``ngspice -b`` process (faster for very large netlists; see spice.simulate_batch)."""
+        return simulate(self.text(), self.saves, timeout_s, batch)

