@@ -46,6 +46,7 @@ import numpy as np
 from aimc.circuits.models import GENERIC, MosfetModels
 from aimc.circuits.netlist import Design
 from aimc.circuits.safety import check_choice, check_finite, check_name, check_positive
+from aimc.circuits.toml_text import toml_value
 from PySpice.Spice.Netlist import Circuit, SubCircuit
 
 VARIANTS = ("relaxation", "ring")
@@ -161,10 +162,10 @@ class CcoAdcConfig:
         """TOML text (``[mosfets]`` as a table; None values omitted)."""
         d = self.to_dict()
         mos = d.pop("mosfets")
-        lines = [f"{k} = {_toml_value(v)}" for k, v in d.items()]
+        lines = [f"{k} = {toml_value(v)}" for k, v in d.items()]
         lines.append("")
         lines.append("[mosfets]")
-        lines += [f"{k} = {_toml_value(v)}" for k, v in mos.items() if v is not None]
+        lines += [f"{k} = {toml_value(v)}" for k, v in mos.items() if v is not None]
         return "\n".join(lines) + "\n"
 
     @classmethod
@@ -173,15 +174,6 @@ class CcoAdcConfig:
 
         return cls.from_dict(tomllib.loads(text))
 
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return repr(v)
-    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 # ------------------------------------------------------------------ sub-circuits

@@ -52,6 +52,7 @@ from typing import Any
 
 import numpy as np
 from aimc.circuits.sweep_targets import REQUIRED, Target, get_target
+from aimc.circuits.toml_text import toml_value
 
 METHODS = ("random", "lhs", "sobol")
 
@@ -372,35 +373,37 @@ class SweepSpec:
     # -- dumping ----------------------------------------------------------------------
     def to_toml(self) -> str:
         """The spec as TOML text (round-trips through :meth:`from_text`)."""
-        lines = ["[sweep]", f"name = {_toml(self.name)}", f"generator = {_toml(self.generator)}"]
+        lines = ["[sweep]", f"name = {toml_value(self.name)}",
+                 f"generator = {toml_value(self.generator)}"]
         if self.description:
-            lines.append(f"description = {_toml(self.description)}")
+            lines.append(f"description = {toml_value(self.description)}")
         if self.seed is not None:
             lines.append(f"seed = {int(self.seed)}")
-        lines += [f"repeat = {int(self.repeat)}", f"timeout_s = {_toml(float(self.timeout_s))}"]
+        lines += [f"repeat = {int(self.repeat)}",
+                  f"timeout_s = {toml_value(float(self.timeout_s))}"]
         if self.fixed:
-            lines += ["", "[fixed]"] + [f"{k} = {_toml(v)}" for k, v in self.fixed.items()]
+            lines += ["", "[fixed]"] + [f"{k} = {toml_value(v)}" for k, v in self.fixed.items()]
         if self.grid:
             lines += ["", "[grid]"]
             for k, a in self.grid.items():
                 if isinstance(a, Linspace):
-                    lines.append(f"{k} = {{ linspace = {_toml([a.start, a.stop, a.n])} }}")
+                    lines.append(f"{k} = {{ linspace = {toml_value([a.start, a.stop, a.n])} }}")
                 elif isinstance(a, Logspace):
-                    lines.append(f"{k} = {{ logspace = {_toml([a.start, a.stop, a.n])} }}")
+                    lines.append(f"{k} = {{ logspace = {toml_value([a.start, a.stop, a.n])} }}")
                 else:
-                    lines.append(f"{k} = {_toml(list(a))}")
+                    lines.append(f"{k} = {toml_value(list(a))}")
         if self.sample is not None:
             s = self.sample
-            lines += ["", "[sample]", f"method = {_toml(s.method)}", f"n = {int(s.n)}"]
+            lines += ["", "[sample]", f"method = {toml_value(s.method)}", f"n = {int(s.n)}"]
             if s.seed is not None:
                 lines.append(f"seed = {int(s.seed)}")
             for k, a in s.params.items():
-                lines.append(f"{k} = {_toml(_axis_dict(a))}")
+                lines.append(f"{k} = {toml_value(_axis_dict(a))}")
         if self.analysis is not None:
-            lines += ["", "[analysis]", f"type = {_toml(self.analysis)}"]
+            lines += ["", "[analysis]", f"type = {toml_value(self.analysis)}"]
         lines += ["", "[record]"]
         if self.record is not None:
-            lines.append(f"outputs = {_toml(list(self.record))}")
+            lines.append(f"outputs = {toml_value(list(self.record))}")
         lines.append(f"waveform_points = {int(self.waveform_points)}")
         return "\n".join(lines) + "\n"
 
@@ -502,23 +505,6 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def _toml(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | np.integer):
-        return str(int(v))
-    if isinstance(v, float | np.floating):
-        v = float(v)
-        if not math.isfinite(v):
-            raise ValueError(f"TOML cannot hold {v!r}")
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {_toml(x)}" for k, x in v.items()) + " }"
-    raise ValueError(f"cannot write {v!r} to TOML")
 
 
 _SECTIONS = {"sweep", "fixed", "grid", "sample", "analysis", "record"}

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aimc.circuits.toml_text import toml_value
+
 from .cores import CoreKernels
 from .dwa import DwaConfig
 from .ima import E_JOB_FULL_J, IMA_AREA_MM2, T_MVM_S, XBAR
@@ -306,28 +308,13 @@ def _coerce(value: Any, default: Any, path: str) -> Any:
 
 
 # ---- a tiny TOML writer (tables of scalars) -----------------------------------------------
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            raise ValueError(f"cannot write non-finite number {v} to TOML")
-        return repr(v)
-    if isinstance(v, str):
-        esc = v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{esc}"'
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
 
 def dumps_toml(data: dict[str, Any], prefix: str = "") -> str:
     """TOML text for a dict of scalars and (nested) tables of scalars."""
     scalars = [(k, v) for k, v in data.items() if not isinstance(v, dict)]
     tables = [(k, v) for k, v in data.items() if isinstance(v, dict)]
-    blocks = ["\n".join(f"{k} = {_toml_value(v)}" for k, v in scalars)] if scalars else []
+    blocks = ["\n".join(f"{k} = {toml_value(v)}" for k, v in scalars)] if scalars else []
     for k, v in tables:
         name = f"{prefix}.{k}" if prefix else k
         blocks.append(f"[{name}]\n" + dumps_toml(v, name).rstrip("\n"))
