@@ -43,7 +43,6 @@ from aimc.circuits.safety import (
     check_name,
     check_positive,
 )
-from aimc.circuits.spice import ngspice_executable
 from PySpice.Spice.Netlist import Circuit
 
 CELLS = ("1R", "1T1R")
@@ -465,23 +464,14 @@ class CrossbarResult:
     sim_time_s: float
 
 
-#: at and above this many devices, operating points run in a separate ``ngspice -b``
-#: process by default (measured 10 % faster at 256x256, and the ~0.5 GB are freed)
-BATCH_MIN_DEVICES = 128 * 128
-
-
 def simulate_op(cfg: CrossbarConfig, conductances: np.ndarray, x: np.ndarray,
-                timeout_s: float = 600.0, batch: bool | None = None) -> CrossbarResult:
+                timeout_s: float = 600.0, batch: bool = False) -> CrossbarResult:
     """Build and run the operating point; return output currents and power.
 
-    ``batch``: run in a separate ``ngspice -b`` process (True), in this process's
-    engine (False), or choose by size (None: batch from ``BATCH_MIN_DEVICES`` devices
-    when the ngspice executable is installed).
+    ``batch=True`` runs it in a separate ``ngspice -b`` process (same results; the
+    memory of a very large array is returned when that process ends).
     """
     design = crossbar_design(cfg, conductances, x)
-    if batch is None:
-        p, rp, cp = cfg.physical_shape
-        batch = p * rp * cp >= BATCH_MIN_DEVICES and ngspice_executable() is not None
     res = design.simulate(timeout_s, batch=batch)
     i_phys = np.array([res.scalar(v) for v in output_vectors(cfg)])
     # V-source branch current flows + -> - through the source: a row source

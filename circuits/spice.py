@@ -348,10 +348,9 @@ def _read_raw(path: Path) -> dict[str, np.ndarray]:
 def simulate_batch(netlist: str, vectors: list[str], timeout_s: float = 600.0) -> SimResult:
     """Run ``netlist`` in a separate ``ngspice -b`` process and read its rawfile.
 
-    For very large netlists: on a 256x256 crossbar it measured 8.5 s against 9.4 s in
-    the shared library (the executable's analysis is faster), the memory is returned
-    when the process ends, and a crash or hang only costs that process. Same errors
-    and result as :func:`simulate`.
+    For very large netlists: the memory is returned when the process ends and a crash
+    or hang only costs that process (at 256x256 the time equals the shared library's).
+    Same errors and result as :func:`simulate`.
     """
     import subprocess
     import tempfile
