@@ -139,11 +139,7 @@ class RramDevice:
 
     def spice(self, name: str, n_plus: str, n_minus: str, g_s: float) -> str:
         """``B<name> n_plus n_minus I={G·v0·sinh(V/v0)}``."""
-        check_name(name, "device name")
-        _check_node(n_plus, "node")
-        _check_node(n_minus, "node")
-        g = _check_g(g_s)
-        return f"B{name} {n_plus} {n_minus} I={{{self._expr(n_plus, n_minus, g)}}}"
+        return _b_source(self, name, n_plus, n_minus, g_s)
 
     def current(self, v: np.ndarray, g: np.ndarray) -> np.ndarray:
         """I [A] = g·v0·sinh(v/v0) for v [V], g [S] (broadcast; argument clamped)."""
@@ -201,11 +197,7 @@ class PcmDevice:
 
     def spice(self, name: str, n_plus: str, n_minus: str, g_s: float) -> str:
         """``B<name> n_plus n_minus I={G·v0·sinh(V/v0)·(1+asym·tanh(V/v_s))}``."""
-        check_name(name, "device name")
-        _check_node(n_plus, "node")
-        _check_node(n_minus, "node")
-        g = _check_g(g_s)
-        return f"B{name} {n_plus} {n_minus} I={{{self._expr(n_plus, n_minus, g)}}}"
+        return _b_source(self, name, n_plus, n_minus, g_s)
 
     def current(self, v: np.ndarray, g: np.ndarray) -> np.ndarray:
         """I [A] for v [V], g [S] (broadcast; arguments clamped as in SPICE)."""
@@ -217,6 +209,16 @@ class PcmDevice:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "v0_v": self.v0_v, "asym": self.asym, "v_s_v": self.v_s_v}
+
+
+def _b_source(dev: RramDevice | PcmDevice, name: str, n_plus: str, n_minus: str,
+              g_s: float) -> str:
+    """A behavioural current source for a non-linear device (validated names)."""
+    check_name(name, "device name")
+    _check_node(n_plus, "node")
+    _check_node(n_minus, "node")
+    g = _check_g(g_s)
+    return f"B{name} {n_plus} {n_minus} I={{{dev._expr(n_plus, n_minus, g)}}}"
 
 
 DEVICE_NAMES: tuple[str, ...] = ("linear", "pcm", "rram")
