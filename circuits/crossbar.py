@@ -379,35 +379,44 @@ def crossbar_design(cfg: CrossbarConfig, conductances: np.ndarray, x: np.ndarray
     return Design(circuit, ".op", saves, meta={"kind": "crossbar_op"}, options=_options(cfg))
 
 
-def pwm_sources(cfg: CrossbarConfig, codes: np.ndarray, t_lsb_s: float,
-                t_edge_s: float) -> list[str]:
-    """PWL source text per physical row for signed codes (pulse of |code|·t_lsb).
+def pwm_waveforms(cfg: CrossbarConfig, codes: np.ndarray, t_lsb_s: float,
+                  t_edge_s: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """PWL breakpoints (times_s, volts) of every physical row for signed codes.
 
-    The pulse starts at t_edge after 0 (so the first rise is inside the window)
-    and each edge takes ``t_edge_s``; the level is v_cm ∓ v_read by the code's sign.
+    The pulse of |code|·t_lsb starts at t_edge (so the first rise is inside the
+    window), each edge takes ``t_edge_s`` and the level is v_cm ∓ v_read by the
+    code's sign; symmetric edges keep the pulse area |code|·t_lsb exactly. A row
+    with code 0 is a single point at v_cm.
     """
     codes = np.asarray(codes)
     sign = np.sign(codes).astype(float)
+    mags = np.abs(codes)
     if cfg.encoding == "hermes":
-        s2 = np.empty(2 * cfg.rows)
-        s2[0::2], s2[1::2] = sign, -sign
-        mags = np.repeat(np.abs(codes), 2)
-        sign = s2
-    else:
-        mags = np.abs(codes)
-    out = []
+        sign = np.stack([sign, -sign], axis=1).ravel()
+        mags = np.repeat(mags, 2)
     vcm = cfg.v_cm_v
-    for s, m in zip(sign, mags, strict=True):
-        if m == 0 or s == 0:
-            out.append(f"{vcm:.12g}")
+    out = []
+    for s_, m in zip(sign, mags, strict=True):
+        if m == 0:
+            out.append((np.array([0.0]), np.array([vcm])))
             continue
-        lvl = vcm - s * cfg.v_read_v
-        t0 = t_edge_s
-        t1 = t0 + t_edge_s
-        t2 = t0 + m * t_lsb_s
-        t3 = t2 + t_edge_s
-        out.append(f"PWL(0 {vcm:.12g} {t0:.6e} {vcm:.12g} {t1:.6e} {lvl:.12g} "
-                   f"{t2:.6e} {lvl:.12g} {t3:.6e} {vcm:.12g})")
+        lvl = vcm - s_ * cfg.v_read_v
+        t2 = t_edge_s + m * t_lsb_s
+        out.append((np.array([0.0, t_edge_s, 2 * t_edge_s, t2, t2 + t_edge_s]),
+                    np.array([vcm, vcm, lvl, lvl, vcm])))
+    return out
+
+
+def pwm_sources(cfg: CrossbarConfig, codes: np.ndarray, t_lsb_s: float,
+                t_edge_s: float) -> list[str]:
+    """SPICE source text per physical row (see :func:`pwm_waveforms`)."""
+    out = []
+    for t, v in pwm_waveforms(cfg, codes, t_lsb_s, t_edge_s):
+        if t.size == 1:
+            out.append(f"{v[0]:.12g}")
+        else:
+            pts = " ".join(f"{ti:.6e} {vi:.12g}" for ti, vi in zip(t, v, strict=True))
+            out.append(f"PWL({pts})")
     return out
 
 
@@ -507,25 +516,11 @@ def simulate_pwm(cfg: CrossbarConfig, conductances: np.ndarray, codes: np.ndarra
     i_phys = np.stack([res[v] for v in output_vectors(cfg)])
     q_phys = np.trapezoid(i_phys, t, axis=1)
     # energy delivered by the row sources relative to v_cm (dissipated in the array):
-    # Σ_r ∫ (V_r(t) - v_cm)·i_r(t) dt, with V_r(t) rebuilt from the PWL definition
-    codes = check_codes(cfg, codes)
-    v_rows = _pwl_values(cfg, codes, t_lsb_s, t_edge_s, t)
-    e = float(sum(np.trapezoid((v_rows[r] - cfg.v_cm_v) * -res[v], t)
-                  for r, v in enumerate(driver_vectors(cfg))))
+    # Σ_r ∫ (V_r(t) - v_cm)·i_r(t) dt with the sources' own waveforms
+    waves = pwm_waveforms(cfg, check_codes(cfg, codes), t_lsb_s, t_edge_s)
+    e = float(sum(np.trapezoid((np.interp(t, tw, vw) - cfg.v_cm_v) * -res[v], t)
+                  for (tw, vw), v in zip(waves, driver_vectors(cfg), strict=True)))
     return CrossbarPwmResult(combine_outputs(cfg, q_phys), q_phys, e, t, i_phys, res.sim_time_s)
-
-
-def _pwl_values(cfg: CrossbarConfig, codes: np.ndarray, t_lsb_s: float, t_edge_s: float,
-                t: np.ndarray) -> np.ndarray:
-    srcs = pwm_sources(cfg, codes, t_lsb_s, t_edge_s)
-    out = np.empty((len(srcs), len(t)))
-    for r, s in enumerate(srcs):
-        if not s.startswith("PWL"):
-            out[r] = float(s)
-            continue
-        vals = [float(v) for v in s[4:-1].split()]
-        out[r] = np.interp(t, vals[0::2], vals[1::2])
-    return out
 
 
 def ideal_currents(cfg: CrossbarConfig, conductances: np.ndarray, x: np.ndarray) -> np.ndarray:

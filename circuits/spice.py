@@ -90,6 +90,28 @@ _BENIGN = re.compile(r"(can't find init file|no compatibility mode|Using SPARSE|
                      r"^\s*$|Circuit: |Reference value|No. of Data Rows|Note: )", re.I)
 
 
+def error_lines(log: str) -> list[str]:
+    """The lines of an ngspice log that report a problem (harmless notes skipped)."""
+    return [line.strip() for line in log.splitlines()
+            if not _BENIGN.search(line)
+            and (_ERROR.search(line) or _MISSING_MODEL.search(line) or _SINGULAR.search(line)
+                 or _CONVERGENCE.search(line))]
+
+
+def raise_for(lines: list[str], stage: str) -> None:
+    """Raise the typed :class:`SpiceError` that ngspice's error ``lines`` describe."""
+    text = "\n".join(lines)
+    if _MISSING_MODEL.search(text):
+        raise MissingModelError(f"ngspice: missing model or subcircuit ({stage})", text)
+    if _SINGULAR.search(text):
+        raise SingularMatrixError(f"ngspice: singular matrix ({stage})", text)
+    if _CONVERGENCE.search(text):
+        raise ConvergenceError(f"ngspice: no convergence ({stage})", text)
+    if stage == "load":
+        raise NetlistError("ngspice refused the netlist", text)
+    raise SpiceError(f"ngspice: simulation failed ({stage})", text)
+
+
 def ngspice_library_path() -> str | None:
     """Path of the ngspice shared library, or None if it is not installed."""
     env = os.environ.get("NGSPICE_LIBRARY_PATH")
@@ -181,26 +203,7 @@ class Engine:
             raise SpiceError(f"ngspice command {command!r} returned {rc}", self._log())
 
     def _errors(self) -> list[str]:
-        lines = []
-        for line in self._log().splitlines():
-            if _BENIGN.search(line):
-                continue
-            if (_ERROR.search(line) or _MISSING_MODEL.search(line) or _SINGULAR.search(line)
-                    or _CONVERGENCE.search(line)):
-                lines.append(line.strip())
-        return lines
-
-    def _raise_for(self, lines: list[str], stage: str) -> None:
-        text = "\n".join(lines)
-        if _MISSING_MODEL.search(text):
-            raise MissingModelError(f"ngspice: missing model or subcircuit ({stage})", text)
-        if _SINGULAR.search(text):
-            raise SingularMatrixError(f"ngspice: singular matrix ({stage})", text)
-        if _CONVERGENCE.search(text):
-            raise ConvergenceError(f"ngspice: no convergence ({stage})", text)
-        if stage == "load":
-            raise NetlistError("ngspice refused the netlist", text)
-        raise SpiceError(f"ngspice: simulation failed ({stage})", text)
+        return error_lines(self._log())
 
     def _clear(self) -> None:
         self._shared.clear_output()
@@ -238,7 +241,7 @@ class Engine:
             load_s = time.perf_counter() - t0
             errs = self._errors()
             if rc or errs or not self._circuit_loaded():
-                self._raise_for(errs or [self._log()], "load")
+                raise_for(errs or [self._log()], "load")
 
             self._clear()
             plot_before = self._cur_plot_name()
@@ -267,7 +270,7 @@ class Engine:
             sim_s = time.perf_counter() - t1
             errs = self._errors()
             if errs:
-                self._raise_for(errs, "run")
+                raise_for(errs, "run")
             out: dict[str, np.ndarray] = {}
             missing = []
             for name in vectors:
@@ -372,18 +375,9 @@ def simulate_batch(netlist: str, vectors: list[str], timeout_s: float = 600.0) -
                 (exc.stdout or "")[-2000:] if isinstance(exc.stdout, str) else "") from None
         sim_s = time.perf_counter() - t0
         log = proc.stdout + "\n" + proc.stderr
-        errs = [ln.strip() for ln in log.splitlines()
-                if not _BENIGN.search(ln) and (_ERROR.search(ln) or _MISSING_MODEL.search(ln)
-                                               or _SINGULAR.search(ln) or _CONVERGENCE.search(ln))]
+        errs = error_lines(log)
         if errs or proc.returncode != 0 or not raw.exists():
-            text = "\n".join(errs) or log[-2000:]
-            if _MISSING_MODEL.search(text):
-                raise MissingModelError("ngspice: missing model or subcircuit", text)
-            if _SINGULAR.search(text):
-                raise SingularMatrixError("ngspice: singular matrix", text)
-            if _CONVERGENCE.search(text):
-                raise ConvergenceError("ngspice: no convergence", text)
-            raise SpiceError("ngspice -b failed", text)
+            raise_for(errs or [log[-2000:]], "ngspice -b")
         found = _read_raw(raw)
     missing = [v for v in vectors if v.lower() not in found]
     if missing:

@@ -204,25 +204,3 @@ def segment_charges(cfg: xb.CrossbarConfig, conductances: np.ndarray, codes: np.
     for x, dt in pwm_segments(codes, t_lsb_s):
         q += xb.simulate_op(cfg, conductances, x).i_phys_a * dt
     return q
-
-
-def segment_currents(cfg: xb.CrossbarConfig, conductances: np.ndarray, codes: np.ndarray,
-                     t_lsb_s: float, t_start_s: float, t_edge_s: float
-                     ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per physical output line, the PWL current (times, currents into the ADC) that
-    the operating points predict: used to drive a stand-alone ADC for comparison."""
-    segs = pwm_segments(codes, t_lsb_s)
-    _, _, cp = cfg.physical_shape
-    levels = [xb.simulate_op(cfg, conductances, x).i_phys_a for x, _ in segs]
-    times, vals = [0.0, t_start_s], [np.zeros(cp), np.zeros(cp)]
-    t = t_start_s
-    for lvl, (_, dt) in zip(levels, segs, strict=True):
-        times += [t + t_edge_s / 2, t + dt - t_edge_s / 2]
-        vals += [lvl, lvl]
-        t += dt
-    times.append(t + t_edge_s / 2)
-    vals.append(np.zeros(cp))
-    arr = np.array(vals)
-    tarr = np.array(times)
-    # the ADC reads current into its input: the negative of the line current
-    return [(tarr, -arr[:, c]) for c in range(cp)]

@@ -15,20 +15,9 @@ segment after every cell down to its sense end, held at ``v_cm`` ideally or thro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-
-
-@dataclass
-class _Net:
-    n_unknown: int
-    known_ids: np.ndarray        # node ids of the known nodes, in order
-    a: np.ndarray                # element end a (node id)
-    b: np.ndarray                # element end b (node id)
-    g: np.ndarray                # element conductance
 
 
 class LinearCrossbarSolver:
@@ -87,22 +76,19 @@ class LinearCrossbarSolver:
         if r_wire_col_ohm > 0:
             stamp(col[:-1, :], col[1:, :], 1.0 / r_wire_col_ohm)
         stamp(row[:, 1:], col[:-1, :], g_cell)
-        n_unknown_lines = counter[0]
 
         # --- known nodes ---------------------------------------------------------------
         d_nodes = row[:, 0]
         o_nodes = col[rp, :]
         # the driver node is known when the source is ideal, else a source node behind r_d
         if r_driver_ohm > 0:
-            src = np.arange(counter[0], counter[0] + rp)
-            counter[0] += rp
+            src = new(rp)
             stamp(src, d_nodes, 1.0 / r_driver_ohm)
             self._src_ids = src
         else:
             self._src_ids = d_nodes
         if r_reg_ohm > 0:
-            sense = np.arange(counter[0], counter[0] + cp)
-            counter[0] += cp
+            sense = new(cp)
             stamp(sense, o_nodes, 1.0 / r_reg_ohm)
             self._sense_ids = sense
         else:
@@ -124,7 +110,6 @@ class LinearCrossbarSolver:
         self._sense = perm[self._sense_ids]
         nu = n_all - known.size
         self.n_unknown = nu
-        self.n_nodes_lines = n_unknown_lines
 
         lap = sp.coo_matrix(
             (np.concatenate([g, g, -g, -g]),
