@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from aimc.system.analog_network import evaluate_accuracy
-from aimc.system.array import AnalogLayer, ArrayConfig, resolve_tile_model
-from aimc.system.digits_mlp import digits_mlp_onnx
+from aimc.system.array.accuracy import evaluate_accuracy
+from aimc.system.array.layer import AnalogLayer, ArrayConfig, resolve_tile_model
+from aimc.system.networks.digits_mlp import digits_mlp_onnx
 
 
 def _median(fn, repeat: int) -> tuple[float, object]:

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from aimc.circuits.sweep_run import run_sweep
-from aimc.circuits.sweep_spec import SweepSpec
+from aimc.circuits.sweep.run import run_sweep
+from aimc.circuits.sweep.spec import SweepSpec
 
 
 def crossbar_spec(size: int, wire_ohm: float, points: int) -> SweepSpec:

@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 
 import onnx
-from aimc.system.cluster import evaluate
-from aimc.system.config import ClusterConfig
-from aimc.system.dse import DEFAULT_AXES, grid, pareto, sweep
-from aimc.system.mobilenetv2 import mobilenetv2
-from aimc.system.onnx_examples import resnet50_graph
-from aimc.system.onnx_import import load_onnx
+from aimc.system.cluster.config import ClusterConfig
+from aimc.system.cluster.model import evaluate
+from aimc.system.networks.mobilenetv2 import mobilenetv2
+from aimc.system.networks.onnx_examples import resnet50_graph
+from aimc.system.networks.onnx_import import load_onnx
+from aimc.system.studies.explore import DEFAULT_AXES, grid, pareto, sweep
 
 
 def _median(fn, repeat: int) -> tuple[float, object]:

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _complete(path: Path) -> bool:
-    from aimc.circuits.sweep_store import read_sweep
+    from aimc.circuits.sweep.store import read_sweep
 
     if not path.exists():
         return False

@@ -58,7 +58,7 @@ class CircuitData:
 
 def read_circuits(paths: list[str | Path]) -> dict[str, CircuitData]:
     """Group the ok points of the sweep files by circuit; raise on missing outputs/NaN."""
-    from aimc.circuits.sweep_store import SweepFileError, read_sweep
+    from aimc.circuits.sweep.store import SweepFileError, read_sweep
 
     out: dict[str, CircuitData] = {}
     for p in paths:

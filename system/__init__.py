@@ -1,15 +1,8 @@
-"""aimc.system: array and cluster simulators, networks, reports, CLI.
+"""aimc.system: what the tiles do inside a network and a cluster.
 
-Cluster level (seed 001, Garofalo et al.):
-
-- ``network``      layer IR (``Layer``, ``Network``)
-- ``mobilenetv2``  built-in MobileNetV2 from its published architecture table
-- ``onnx_import``  ONNX graphs -> ``Network`` (``load_onnx``)
-- ``config``       ``ClusterConfig`` dataclass tree, TOML load/dump, operating points
-- ``ima`` / ``dwa`` / ``cores``  block models (IMA jobs and ``ImaJobModel``, depth-wise
-  accelerator, software kernels)
-- ``tilepack``     TILE&PACK (Alg. 1) with rectpack
-- ``cluster``      ``evaluate(network, config)`` -> ``NetworkResult``
-- ``paper`` / ``calibration`` / ``experiments``  published figures, the fit, reproductions
-- ``dse``          design-space sweeps; ``report`` tables and plots; ``cli`` the ``aimc`` CLI
+- ``networks``  the layer IR (``Network``, ``Layer``), ONNX import, built-in networks
+- ``array``     weight matrices on analog tiles through the surrogates: accuracy
+- ``cluster``   the heterogeneous cluster of seed 001: latency, energy, area
+- ``studies``   paper reproductions, calibration, design-space studies
+- ``cli`` / ``report`` / ``demo``  the ``aimc`` command line, tables and plots, the main job
 """

@@ -43,15 +43,15 @@ def _add_arch(p: argparse.ArgumentParser) -> None:
 
 
 def _load_arch(args: argparse.Namespace):
-    from .config import ClusterConfig
+    from aimc.system.cluster.config import ClusterConfig
 
     return ClusterConfig.load(args.arch) if args.arch else ClusterConfig()
 
 
 # ---- eval ---------------------------------------------------------------------------------
 def builtin_networks() -> dict[str, Callable[[], Any]]:
-    from .mobilenetv2 import mobilenetv2
-    from .paper import bottleneck_network
+    from aimc.system.networks.mobilenetv2 import mobilenetv2
+    from aimc.system.studies.paper import bottleneck_network
 
     return {
         "mobilenetv2": mobilenetv2,
@@ -66,7 +66,7 @@ def load_network(spec: str):
     if spec in nets:
         return nets[spec]()
     if spec.lower().endswith(".onnx"):
-        from .onnx_import import load_onnx
+        from aimc.system.networks.onnx_import import load_onnx
 
         return load_onnx(spec)
     raise ValueError(f"unknown network {spec!r}: give a built-in name ({', '.join(nets)}) "
@@ -93,7 +93,7 @@ def _eval_cmd(sub: Any) -> None:
 def _run_eval(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .cluster import evaluate
+    from aimc.system.cluster.model import evaluate
 
     cfg = _load_arch(args)
     if args.op:
@@ -106,7 +106,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     job_model = None
     tile = args.tile or cfg.ima.tile_model
     if tile:
-        from .ima import load_tile_model
+        from aimc.system.cluster.ima import load_tile_model
 
         job_model = load_tile_model(tile)
         if job_model.rows != job_model.cols:
@@ -120,7 +120,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         cfg.dump(args.dump_arch)
     plots: list[str] = []
     if args.plots:
-        from .report import plot_network
+        from aimc.system.report import plot_network
 
         plots = [str(p) for p in plot_network(res, args.plots)]
     tile_job = job_model.summary() if hasattr(job_model, "summary") else None
@@ -131,7 +131,7 @@ def _run_eval(args: argparse.Namespace) -> int:
             d["tile_job"] = tile_job
         print(json.dumps(d, indent=1))
     else:
-        from .report import network_table
+        from aimc.system.report import network_table
 
         print(network_table(res))
         if tile_job:
@@ -158,14 +158,14 @@ def _reproduce_cmd(sub: Any) -> None:
 
 
 def _run_reproduce(args: argparse.Namespace) -> int:
-    from .experiments import EXPERIMENTS, run
+    from aimc.system.studies.experiments import EXPERIMENTS, run
 
     cfg = _load_arch(args)
     names = list(EXPERIMENTS) if args.experiment == "all" else [args.experiment]
     reps = [run(n, cfg) for n in names]
     plots: dict[str, list[str]] = {}
     if args.plots:
-        from .report import plot_reproduction
+        from aimc.system.report import plot_reproduction
 
         for r in reps:
             plots[r.name] = [str(p) for p in plot_reproduction(r, args.plots)]
@@ -175,7 +175,7 @@ def _run_reproduce(args: argparse.Namespace) -> int:
             out = out[reps[0].name]
         print(json.dumps(out, indent=1, default=float))
     else:
-        from .report import reproduction_table
+        from aimc.system.report import reproduction_table
 
         for r in reps:
             print(reproduction_table(r))
@@ -218,7 +218,7 @@ def _parse_value(text: str) -> Any:
 
 
 def _run_explore(args: argparse.Namespace) -> int:
-    from .dse import DEFAULT_AXES, grid, pareto, sweep
+    from aimc.system.studies.explore import DEFAULT_AXES, grid, pareto, sweep
 
     axes: dict[str, list[Any]] = {}
     for spec in args.axis:
@@ -249,8 +249,8 @@ def _run_explore(args: argparse.Namespace) -> int:
 # ---- subcommands that live elsewhere in aimc -------------------------------------------------
 #: modules providing ``register(subparsers)``; imported when the parser is built, so they
 #: must keep their top-level imports light (argparse/json) and import the rest in handlers
-EXTERNAL_COMMANDS: tuple[str, ...] = ("aimc.circuits.sweep_cli", "aimc.system.demo",
-                                     "aimc.surrogate.cli", "aimc.system.accuracy_cli")
+EXTERNAL_COMMANDS: tuple[str, ...] = ("aimc.circuits.sweep.cli", "aimc.system.demo",
+                                     "aimc.surrogate.cli", "aimc.system.array.cli")
 
 
 def _register_external(sub: Any) -> None:

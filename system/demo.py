@@ -115,8 +115,8 @@ def circuits_step(out: Path, quiet: bool) -> dict[str, Any]:
 
 
 def sweeps_step(out: Path, quiet: bool) -> dict[str, Any]:
-    from aimc.circuits.sweep_run import run_sweep
-    from aimc.circuits.sweep_spec import shipped_specs
+    from aimc.circuits.sweep.run import run_sweep
+    from aimc.circuits.sweep.spec import shipped_specs
 
     specs = shipped_specs()
     res = {}
@@ -158,7 +158,7 @@ def surrogate_step(out: Path, sweeps: dict[str, Any], quiet: bool) -> dict[str, 
 
 
 def system_step(out: Path, quiet: bool) -> dict[str, Any]:
-    from aimc.system.experiments import mobilenet_summary
+    from aimc.system.studies.experiments import mobilenet_summary
 
     text = mobilenet_summary()
     if not quiet:

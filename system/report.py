@@ -6,8 +6,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .cluster import ENERGY_BLOCKS, NetworkResult
-from .experiments import Reproduction
+from aimc.system.cluster.model import ENERGY_BLOCKS, NetworkResult
+from aimc.system.studies.experiments import Reproduction
 
 
 # ---- text -------------------------------------------------------------------------------

@@ -23,6 +23,10 @@ def test_wheel_installs_everything_under_aimc(tmp_path):
                  "aimc/surrogate/nodal.py", "aimc/system/cli.py",
                  "aimc/netlists/models/generic.lib"):
         assert must in names, must
+    for init in ROOT.glob("*/**/__init__.py"):      # every subpackage is listed in pyproject
+        rel = init.relative_to(ROOT)
+        if rel.parts[0] in {"circuits", "surrogate", "system", "netlists"}:
+            assert "aimc/" + str(rel) in names, f"{rel.parent} is missing from pyproject's packages"
     assert any(n.startswith("aimc/netlists/sweeps/") and n.endswith(".toml") for n in names)
     assert not any(n.startswith("aimc/tests") for n in names)
     entry = [n for n in names if n.endswith("entry_points.txt")]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import onnx
 import pytest
-from aimc.system.cluster import evaluate
-from aimc.system.config import ClusterConfig
-from aimc.system.mobilenetv2 import mobilenetv2
+from aimc.system.cluster.config import ClusterConfig
+from aimc.system.cluster.model import evaluate
+from aimc.system.networks.mobilenetv2 import mobilenetv2
 
 LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
 

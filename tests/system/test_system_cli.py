@@ -4,7 +4,7 @@ import json
 
 import pytest
 from aimc.system.cli import COMMANDS, build_parser, main
-from aimc.system.onnx_examples import small_cnn_graph
+from aimc.system.networks.onnx_examples import small_cnn_graph
 
 
 def test_eval_json(capsys):

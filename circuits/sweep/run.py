@@ -1,0 +1,507 @@
+"""Running a sweep: a crash-proof local process pool, or a Dask distributed cluster.
+
+Local pool: ``N`` worker processes (``python -m aimc.circuits.sweep.worker``), one
+ngspice engine each, fed one point at a time over a socket. The parent enforces
+each point's timeout (``timeout_s`` + a grace period; ngspice itself halts at
+``timeout_s``): a worker that hangs is killed and replaced, one that dies (segfault
+in libngspice, abort) is replaced; either way the point is recorded as timeout or
+failed and the sweep goes on.
+
+Dask: with ``scheduler="tcp://host:port"`` every point is a task on the cluster;
+inside each Dask worker the point runs in the same kind of isolated child process,
+so a crashing point does not take the Dask worker down. If a Dask worker is lost
+(killed, machine gone), the scheduler reruns its points elsewhere. The client (this
+process) writes the HDF5 file.
+
+:func:`run_sweep` ties spec, store, runner, progress bar and summary together.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+from aimc.circuits.sweep.spec import SweepSpec
+from aimc.circuits.sweep.store import STATUS, PointOutcome, SweepStore, worker_id
+
+Task = tuple[int, dict[str, Any]]
+OnOutcome = Callable[[PointOutcome], None]
+STARTUP_TIMEOUT_S = 120.0
+
+
+class PoolError(RuntimeError):
+    """The pool cannot run at all (workers fail to start)."""
+
+
+def default_grace_s(timeout_s: float) -> float:
+    return max(5.0, 0.2 * timeout_s)
+
+
+class WorkerProcess:
+    """One isolated worker process and the socket to it."""
+
+    def __init__(self) -> None:
+        parent, child = socket.socketpair()
+        self._stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "aimc.circuits.sweep.worker", str(child.fileno()),
+             str(os.getpid())],
+            pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=self._stderr, start_new_session=True,
+        )
+        child.close()
+        self.conn = Connection(parent.detach())
+        self.ready = False
+        self.started = time.monotonic()
+        self.inflight: collections.deque[Task] = collections.deque()
+        self.task_started = 0.0     # when the head of ``inflight`` started running
+        self.name = ""
+        self.ngspice_version = ""
+
+    @property
+    def task(self) -> Task | None:
+        """The point running now (the worker runs its points in order)."""
+        return self.inflight[0] if self.inflight else None
+
+    def send(self, task: Task, target: str, outputs: list[str], timeout_s: float) -> None:
+        if not self.inflight:
+            self.task_started = time.monotonic()
+        self.inflight.append(task)
+        try:
+            self.conn.send((target, task[0], task[1], outputs, timeout_s))
+        except OSError:
+            pass  # the worker died: seen as EOF on its socket, its points are requeued
+
+    def done(self) -> Task:
+        """The head point finished; the next queued one starts now."""
+        task = self.inflight.popleft()
+        self.task_started = time.monotonic()
+        return task
+
+    def death_message(self) -> str:
+        try:
+            rc = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # socket closed but the process lingers
+            self.proc.kill()
+            rc = self.proc.wait()
+        if rc is not None and rc < 0:
+            try:
+                why = f"killed by signal {signal.Signals(-rc).name}"
+            except ValueError:
+                why = f"killed by signal {-rc}"
+        else:
+            why = f"exited with status {rc}"
+        self._stderr.seek(0)
+        tail = self._stderr.read()[-1500:].decode(errors="replace").strip()
+        return (f"worker process {why} while running this point; the worker was replaced"
+                + (f"\nits stderr:\n{tail}" if tail else ""))
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+        except ProcessLookupError:  # pragma: no cover
+            pass
+        self.proc.wait()
+        self.close()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except OSError:  # pragma: no cover
+            pass
+        self._stderr.close()
+
+
+def _timeout_outcome(task: Task, timeout_s: float, grace_s: float, w: WorkerProcess,
+                     started: float) -> PointOutcome:
+    return PointOutcome(
+        task[0], "timeout",
+        f"point ran past its timeout of {timeout_s:g} s (+{grace_s:g} s grace) without "
+        "finishing; its worker was killed and replaced",
+        wall_time_s=time.monotonic() - started, worker=w.name)
+
+
+def run_local(tasks: Iterable[Task], target: str, outputs: list[str], n_workers: int,
+              timeout_s: float, on_outcome: OnOutcome, grace_s: float | None = None,
+              prefetch: int = 1) -> None:
+    """Run ``tasks`` on a pool of ``n_workers`` isolated processes; outcomes in any order.
+
+    Each worker holds up to ``1 + prefetch`` points: it builds the netlist of the next
+    one while ngspice solves the current one. If a worker dies or hangs, the point it
+    was running is recorded (failed / timeout) and its queued points go back to the
+    queue.
+    """
+    queue = collections.deque(tasks)
+    if not queue:
+        return
+    grace = default_grace_s(timeout_s) if grace_s is None else grace_s
+    depth = 1 + max(0, prefetch)
+    n_workers = max(1, min(n_workers, len(queue)))
+    workers: list[WorkerProcess] = [WorkerProcess() for _ in range(n_workers)]
+    startup_failures = 0
+
+    def requeue(w: WorkerProcess) -> None:
+        # points queued behind the one that failed never ran: they go back first
+        while w.inflight:
+            queue.appendleft(w.inflight.pop())
+
+    try:
+        while queue or any(w.inflight for w in workers):
+            # fill idle workers first, then prefetch
+            for level in range(depth):
+                for w in workers:
+                    if w.ready and len(w.inflight) == level and queue:
+                        w.send(queue.popleft(), target, outputs, timeout_s)
+            deadlines = [w.task_started + timeout_s + grace if w.inflight
+                         else w.started + STARTUP_TIMEOUT_S
+                         for w in workers if w.inflight or not w.ready]
+            wait_s = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+            ready = wait([w.conn for w in workers], timeout=wait_s)
+            now = time.monotonic()
+            for i, w in enumerate(workers):
+                replace = False
+                if w.conn in ready:
+                    try:
+                        msg = w.conn.recv()
+                    except (EOFError, OSError):
+                        msg = None
+                    if msg is None:  # the process died
+                        text = w.death_message()
+                        if w.inflight:
+                            head = w.inflight.popleft()
+                            on_outcome(PointOutcome(head[0], "failed", text,
+                                                    wall_time_s=now - w.task_started,
+                                                    worker=w.name))
+                            requeue(w)
+                        elif not w.ready:
+                            startup_failures += 1
+                            if startup_failures >= 3:
+                                raise PoolError(f"sweep workers fail to start: {text}")
+                        replace = True
+                    elif isinstance(msg, tuple):  # ("ready", version, name) / ("error", ...)
+                        if msg[0] != "ready":
+                            raise PoolError(f"a sweep worker could not start: {msg[1]}")
+                        w.ready, w.ngspice_version, w.name = True, msg[1], msg[2]
+                        startup_failures = 0
+                    else:
+                        head = w.done()
+                        if msg.index != head[0]:  # pragma: no cover - protocol guard
+                            raise PoolError(f"worker answered point {msg.index}, expected "
+                                            f"{head[0]}")
+                        on_outcome(msg)
+                elif w.inflight and now > w.task_started + timeout_s + grace:
+                    head = w.inflight.popleft()
+                    started = w.task_started
+                    requeue(w)
+                    w.kill()
+                    on_outcome(_timeout_outcome(head, timeout_s, grace, w, started))
+                    replace = True
+                elif not w.ready and now > w.started + STARTUP_TIMEOUT_S:
+                    w.kill()
+                    raise PoolError(f"a sweep worker did not start within "
+                                    f"{STARTUP_TIMEOUT_S:g} s")
+                if replace:
+                    w.close()
+                    workers[i] = WorkerProcess() if queue else None  # type: ignore[call-overload]
+            workers = [w for w in workers if w is not None]
+            if not workers and queue:
+                workers = [WorkerProcess()]
+    finally:
+        for w in workers:
+            if not w.inflight and w.ready:
+                w.stop()
+            else:
+                w.kill()
+
+
+# ------------------------------------------------------------------------------------
+# Dask distributed
+# ------------------------------------------------------------------------------------
+
+class IsolatedRunner:
+    """A single persistent worker process, used inside each Dask worker."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._w: WorkerProcess | None = None
+
+    def _worker(self) -> WorkerProcess:
+        if self._w is None:
+            w = WorkerProcess()
+            if not wait([w.conn], timeout=STARTUP_TIMEOUT_S):
+                w.kill()
+                raise PoolError("sweep worker did not start")
+            try:
+                msg = w.conn.recv()
+            except (EOFError, OSError):
+                raise PoolError(w.death_message()) from None
+            if msg[0] != "ready":
+                raise PoolError(f"a sweep worker could not start: {msg[1]}")
+            w.ready, w.ngspice_version, w.name = True, msg[1], msg[2]
+            self._w = w
+        return self._w
+
+    def run(self, target: str, index: int, params: dict[str, Any], outputs: list[str],
+            timeout_s: float, grace_s: float) -> PointOutcome:
+        with self._lock:
+            w = self._worker()
+            w.send((index, params), target, outputs, timeout_s)
+            started = w.task_started
+            if wait([w.conn], timeout=timeout_s + grace_s):
+                try:
+                    outcome = w.conn.recv()
+                    w.done()
+                    return outcome
+                except (EOFError, OSError):
+                    text = w.death_message()
+                    self._w = None
+                    w.close()
+                    return PointOutcome(index, "failed", text,
+                                        wall_time_s=time.monotonic() - started, worker=w.name)
+            w.kill()
+            self._w = None
+            return _timeout_outcome((index, params), timeout_s, grace_s, w, started)
+
+
+_ISOLATED: IsolatedRunner | None = None
+
+
+def dask_point(target: str, index: int, params: dict[str, Any], outputs: list[str],
+               timeout_s: float, grace_s: float) -> PointOutcome:
+    """The Dask task of one point (runs on a Dask worker)."""
+    global _ISOLATED
+    if _ISOLATED is None:
+        _ISOLATED = IsolatedRunner()
+    try:
+        return _ISOLATED.run(target, index, params, outputs, timeout_s, grace_s)
+    except PoolError:
+        # no child processes possible here: run in the Dask worker itself
+        from aimc.circuits.sweep.worker import execute_point
+
+        return execute_point(target, index, params, outputs, timeout_s)
+
+
+def check_scheduler(address: str, timeout_s: float = 20.0) -> int:
+    """Number of workers of the Dask scheduler at ``address``; PoolError if unreachable."""
+    from distributed import Client
+
+    try:
+        with Client(address, timeout=f"{timeout_s}s") as client:
+            n = len(client.scheduler_info().get("workers", {}))
+    except (OSError, TimeoutError, ValueError) as e:
+        raise PoolError(f"cannot reach the Dask scheduler at {address!r}: {e}") from None
+    if n == 0:
+        raise PoolError(f"the Dask scheduler at {address!r} has no workers; start some with "
+                        f"`dask worker {address} --nthreads 1`")
+    return n
+
+
+def run_dask(tasks: Iterable[Task], target: str, outputs: list[str], address: str,
+             timeout_s: float, on_outcome: OnOutcome, grace_s: float | None = None) -> int:
+    """Run ``tasks`` on the Dask cluster at ``address``; outcomes in any order.
+
+    Returns the number of Dask workers the cluster had when the sweep started.
+    """
+    from distributed import Client, as_completed
+
+    grace = default_grace_s(timeout_s) if grace_s is None else grace_s
+    tag = uuid.uuid4().hex[:8]
+    with Client(address, timeout="30s") as client:
+        n_workers = len(client.scheduler_info().get("workers", {}))
+        futures = {}
+        for index, params in tasks:
+            fut = client.submit(dask_point, target, index, params, outputs, timeout_s, grace,
+                                key=f"aimc-point-{tag}-{index}", pure=False)
+            futures[fut.key] = (fut, index)
+        for fut in as_completed([f for f, _ in futures.values()]):
+            _, index = futures.pop(fut.key)
+            if fut.status == "finished":
+                on_outcome(fut.result())
+            else:
+                exc = fut.exception()
+                on_outcome(PointOutcome(index, "failed",
+                                        f"dask: {type(exc).__name__}: {exc}", worker="dask"))
+            fut.release()
+    return n_workers
+
+
+# ------------------------------------------------------------------------------------
+# a whole sweep
+# ------------------------------------------------------------------------------------
+
+@dataclass
+class SweepSummary:
+    out: str
+    name: str
+    points_total: int
+    points_ok: int
+    points_failed: int            # failed + timeout, over the whole file
+    points_timeout: int
+    points_pending: int
+    points_run: int               # run by this invocation
+    points_skipped: int           # already done before this invocation
+    wall_s: float
+    points_per_s: float
+    spice_s: float                # ngspice time summed over this invocation's points
+    worker_s: float               # worker wall time summed over this invocation's points
+    workers: int
+    scheduler: str | None
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def spice_busy(self) -> float:
+        """Fraction of the workers' wall time spent in ngspice (startup included)."""
+        denom = max(1, self.workers) * self.wall_s
+        return self.spice_s / denom if denom > 0 else 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.points_failed == 0 and self.points_pending == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["ok"] = self.ok
+        d["spice_busy"] = self.spice_busy
+        return d
+
+    def text(self) -> str:
+        lines = [
+            f"sweep {self.name!r} -> {self.out}",
+            f"  points: {self.points_ok} ok, {self.points_failed} failed "
+            f"({self.points_timeout} timeout), {self.points_pending} pending, "
+            f"of {self.points_total}; {self.points_run} run now, {self.points_skipped} "
+            "already done",
+            f"  {self.points_per_s:.3g} points/s on {self.workers} worker(s)"
+            + (f" via {self.scheduler}" if self.scheduler else ""),
+            f"  wall {self.wall_s:.3g} s; SPICE {self.spice_s:.3g} s in total = "
+            f"{100 * self.spice_busy:.0f} % of {self.workers} worker(s) x wall"
+            if self.points_run else f"  wall {self.wall_s:.3g} s",
+        ]
+        if self.failures:
+            lines.append("  failed points:")
+            for f in self.failures[:50]:
+                msg = f["message"].splitlines()[0] if f["message"] else ""
+                lines.append(f"    #{f['index']} {f['status']}: {msg}")
+            if len(self.failures) > 50:
+                lines.append(f"    ... and {len(self.failures) - 50} more (see /points in "
+                             "the file)")
+        return "\n".join(lines)
+
+
+def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None = None,
+              scheduler: str | None = None, force: bool = False, retry_failed: bool = False,
+              progress: bool = True, checkpoint_s: float = 30.0,
+              grace_s: float | None = None) -> SweepSummary:
+    """Run (or resume) a sweep into ``out``; return its summary.
+
+    Raises :class:`~aimc.circuits.sweep.spec.SpecError` or
+    :class:`~aimc.circuits.sweep.store.SweepFileError` before anything runs.
+    """
+    from aimc.circuits.sweep.spec import load_spec
+
+    if not isinstance(spec, SweepSpec):
+        spec = load_spec(spec)
+    spec.validate()
+    n_workers = workers or os.cpu_count() or 1
+    if scheduler:
+        check_scheduler(scheduler)
+    store = SweepStore(out, spec, force=force, checkpoint_s=checkpoint_s)
+    t0 = time.monotonic()
+    run_outcomes: list[PointOutcome] = []
+    bar = None
+    try:
+        todo = store.todo(retry_failed)
+        skipped = store.n - len(todo)
+        tasks = [(i, spec.point_params(store.points[i])) for i in todo]
+        if progress and tasks:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(tasks), desc=spec.name, unit="pt", file=sys.stderr,
+                       dynamic_ncols=True)
+            bar.set_postfix(ok=0, failed=0)
+        counts = {"ok": 0, "failed": 0}
+
+        def on_outcome(o: PointOutcome) -> None:
+            if not o.worker:
+                o.worker = worker_id()
+            store.record(o)
+            run_outcomes.append(PointOutcome(o.index, o.status, o.message,
+                                             sim_time_s=o.sim_time_s,
+                                             wall_time_s=o.wall_time_s))
+            counts["ok" if o.status == "ok" else "failed"] += 1
+            if bar is not None:
+                bar.set_postfix(ok=counts["ok"], failed=counts["failed"], refresh=False)
+                bar.update(1)
+
+        outputs = spec.outputs()
+        if scheduler:
+            n_workers = run_dask(tasks, spec.generator, outputs, scheduler, spec.timeout_s,
+                                 on_outcome, grace_s)
+        else:
+            run_local(tasks, spec.generator, outputs, n_workers, spec.timeout_s, on_outcome,
+                      grace_s)
+    finally:
+        if bar is not None:
+            bar.close()
+        store.close()
+    wall = time.monotonic() - t0
+    status = store.status
+    bad = np.flatnonzero((status == STATUS["failed"]) | (status == STATUS["timeout"]))
+    with h5py.File(store.path, "r") as f:  # only the messages, not the (large) outputs
+        messages = f["points/message"].asstr()[()] if len(bad) else []
+    names = {v: k for k, v in STATUS.items()}
+    failures = [{"index": int(i), "status": names[int(status[i])], "message": str(messages[i])}
+                for i in bad]
+    ok_run = [o for o in run_outcomes if o.status == "ok"]
+    return SweepSummary(
+        out=str(store.path), name=spec.name, points_total=store.n,
+        points_ok=int(np.sum(status == STATUS["ok"])), points_failed=len(bad),
+        points_timeout=int(np.sum(status == STATUS["timeout"])),
+        points_pending=int(np.sum(status == STATUS["pending"])),
+        points_run=len(run_outcomes), points_skipped=skipped, wall_s=wall,
+        points_per_s=len(run_outcomes) / wall if wall > 0 else 0.0,
+        spice_s=float(sum(o.sim_time_s for o in ok_run)),
+        worker_s=float(sum(o.wall_time_s for o in ok_run)),
+        workers=n_workers, scheduler=scheduler, failures=failures,
+    )
+
+
+CI_SPECS = ("crossbar_op_ci", "dac_line_ci", "cco_adc_ci")
+
+
+def demo_sweeps(out_dir: str | Path, workers: int | None = None, progress: bool = True,
+                force: bool = False) -> list[SweepSummary]:
+    """Run the small shipped sweep of each circuit into ``out_dir/<name>.h5``.
+
+    This is what the main job (``aimc demo``) runs: a crossbar operating-point sweep,
+    a PWM DAC line sweep and a CCO-ADC transfer sweep, a few seconds each.
+    """
+    out = Path(out_dir)
+    return [run_sweep(name, out / f"{name}.h5", workers=workers, progress=progress,
+                      force=force) for name in CI_SPECS]

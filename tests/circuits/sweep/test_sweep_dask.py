@@ -1,0 +1,122 @@
+"""Sweeps through a real Dask scheduler and two real workers on loopback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from aimc.circuits.sweep.run import run_sweep
+from aimc.circuits.sweep.spec import SweepSpec, load_spec
+from aimc.circuits.sweep.store import journal_path, read_journal, read_sweep
+from sweep_helpers import free_port, probe_spec
+
+DASK = str(Path(sys.executable).with_name("dask"))
+
+
+def _wait_workers(address: str, n: int, timeout: float = 60.0) -> None:
+    from distributed import Client
+
+    with Client(address, timeout="30s") as c:
+        c.wait_for_workers(n, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """One scheduler and two workers for the module (the last test kills a worker)."""
+    tmp_path = tmp_path_factory.mktemp("dask")
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs: list[subprocess.Popen] = []
+    logs = []
+
+    def start(args: list[str], name: str) -> subprocess.Popen:
+        log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed at teardown
+        logs.append(log)
+        p = subprocess.Popen([DASK, *args], stdout=log, stderr=subprocess.STDOUT,
+                             cwd=tmp_path)
+        procs.append(p)
+        return p
+
+    start(["scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+          "scheduler")
+    workers = [start(["worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                      "--name", f"w{k}", "--host", "127.0.0.1"], f"w{k}") for k in (1, 2)]
+    try:
+        _wait_workers(address, 2)
+        yield address, workers
+    finally:
+        # workers first, while the scheduler still answers; then the scheduler
+        for group in (procs[1:], procs[:1]):
+            for p in group:
+                if p.poll() is None:
+                    p.terminate()
+            for p in group:
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        for log in logs:
+            log.close()
+
+
+def test_dask_sweep_equals_local_and_survives_a_crashing_point(cluster, tmp_path):
+    address, workers = cluster
+    spec = load_spec("crossbar_op_ci")
+    s = run_sweep(spec, tmp_path / "dask.h5", scheduler=address, progress=False)
+    assert s.ok and s.points_ok == 24 and s.workers == 2 and s.scheduler == address
+    local = tmp_path / "local.h5"
+    run_sweep(spec, local, workers=2, progress=False)
+    a, b = read_sweep(tmp_path / "dask.h5"), read_sweep(local)
+    np.testing.assert_array_equal(a.outputs["i_out_a"], b.outputs["i_out_a"])
+    np.testing.assert_array_equal(a.netlist_hash, b.netlist_hash)
+    # a segfaulting or hanging point fails alone; the Dask workers live on
+    crash = SweepSpec(generator="fault_probe", seed=1, timeout_s=2.0,
+                      grid={"fault": ["none", "segfault", "hang", "none", "none"]})
+    s = run_sweep(crash, tmp_path / "crash.h5", scheduler=address, progress=False,
+                  grace_s=1.0)
+    d = read_sweep(tmp_path / "crash.h5")
+    assert list(d.status) == ["ok", "failed", "timeout", "ok", "ok"]
+    assert "SIGSEGV" in d.message[1] and "killed and replaced" in d.message[2]
+    assert all(w.poll() is None for w in workers)
+    _wait_workers(address, 2, timeout=5)
+
+
+def test_losing_a_dask_worker_mid_sweep_loses_no_point(cluster, tmp_path):
+    address, workers = cluster
+    n = 16
+    spec = load_spec(probe_spec(tmp_path, n, sleep_s=0.4))
+    out = tmp_path / "lost.h5"
+    result = {}
+
+    def sweep() -> None:
+        result["summary"] = run_sweep(spec, out, scheduler=address, progress=False,
+                                      checkpoint_s=1000)
+
+    t = threading.Thread(target=sweep)
+    t.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(read_journal(journal_path(out))) < 3:
+        time.sleep(0.05)
+    assert len(read_journal(journal_path(out))) >= 3
+    done_before = len(read_journal(journal_path(out)))
+    workers[0].kill()                                   # kill -9 of a Dask worker
+    workers[0].wait()
+    t_kill = time.time()
+    t.join(timeout=120)
+    assert not t.is_alive()
+    s = result["summary"]
+    assert s.ok and s.points_ok == n and s.points_run == n
+    assert done_before < n
+    d = read_sweep(out)
+    assert list(d.index) == list(range(n)) and set(d.status) == {"ok"}
+    assert list(d.inputs["label"]) == list(range(n))
+    with __import__("h5py").File(out, "r") as f:
+        finished = f["points/finished_utc"][()]
+    assert np.sum(finished > t_kill) >= n - done_before - 2  # the rest ran after the loss
+    assert np.all(np.isfinite(d.outputs["i_out_a"]))

@@ -1,0 +1,219 @@
+"""Sweeps on the local pool with real ngspice: values, faults, CLI and kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import h5py
+import numpy as np
+import pytest
+from aimc.circuits.crossbar import simulate_op
+from aimc.circuits.sweep.run import run_sweep
+from aimc.circuits.sweep.spec import SweepSpec, load_spec
+from aimc.circuits.sweep.store import read_journal, read_sweep
+from aimc.circuits.sweep.targets import crossbar_case, get_target
+from sweep_helpers import cli_command, probe_spec, statuses
+
+
+def test_crossbar_ci_sweep_equals_direct_simulation(tmp_path):
+    spec = load_spec("crossbar_op_ci")
+    out = tmp_path / "xb.h5"
+    s = run_sweep(spec, out, workers=2, progress=False)
+    assert s.ok and s.points_ok == s.points_total == spec.n_points() == 24
+    d = read_sweep(out)
+    assert list(d.index) == list(range(24)) and set(d.status) == {"ok"}
+    points = spec.points()
+    # every point is the one of the spec, in order
+    assert list(d.inputs["seed"]) == [p["seed"] for p in points]
+    assert list(d.inputs["encoding"]) == [p["encoding"] for p in points]
+    for i in (0, 5, 13, 23):
+        params = spec.point_params(points[i])
+        cfg, w, g, x = crossbar_case(params)
+        direct = simulate_op(cfg, g, x)
+        cols = cfg.cols
+        np.testing.assert_allclose(d.outputs["i_out_a"][i, :cols], direct.i_out_a,
+                                   rtol=1e-12, atol=1e-18)
+        np.testing.assert_allclose(d.outputs["power_w"][i], direct.power_w, rtol=1e-12)
+        np.testing.assert_array_equal(d.outputs["weights"][i, :cfg.rows, :cols], w)
+        np.testing.assert_array_equal(d.outputs["inputs"][i, :cfg.rows], x)
+        # padding of the smaller arrays is NaN
+        if cfg.rows < 16:
+            assert np.all(np.isnan(d.outputs["weights"][i, cfg.rows:, :]))
+    # units and provenance are in the file
+    assert d.units["i_out_a"] == "A" and d.units["r_wire_row_ohm"] == "ohm"
+    assert d.attrs["ngspice_version"] and d.attrs["generator"] == "crossbar_op"
+    with h5py.File(out, "r") as f:
+        example = f["meta/example_netlist"].asstr()[()]
+    assert example == get_target("crossbar_op").netlist(spec.point_params(points[0]))
+    assert d.netlist_hash[0] == d.attrs["example_netlist_hash"]
+    assert np.all(d.sim_time_s > 0) and np.all(d.wall_time_s >= d.sim_time_s)
+
+
+def test_dac_and_adc_ci_sweeps_from_python(tmp_path):
+    for name, key in (("dac_line_ci", "charge_c"), ("cco_adc_ci", "count")):
+        spec = load_spec(name)
+        s = run_sweep(spec, tmp_path / f"{name}.h5", workers=2, progress=False)
+        assert s.ok, s.failures
+        d = read_sweep(tmp_path / f"{name}.h5")
+        assert np.all(np.isfinite(d.outputs[key]))
+        i = len(d) - 1
+        direct = get_target(spec.generator).run(spec.point_params(spec.points()[i]))
+        np.testing.assert_allclose(d.outputs[key][i], direct.outputs[key], rtol=1e-9)
+    d = read_sweep(tmp_path / "dac_line_ci.h5")
+    assert d.outputs["i_line_a"].shape == (16, 200)            # waveform, as asked
+    code = d.inputs["code"]
+    assert np.all(np.sign(d.outputs["charge_c"][code != 0]) == np.sign(code[code != 0]))
+    a = read_sweep(tmp_path / "cco_adc_ci.h5")
+    assert np.all(np.sign(a.outputs["count"]) == np.sign(a.inputs["i_in_a"]))
+
+
+def test_crash_abort_hang_and_timeout_are_recorded_and_the_sweep_goes_on(tmp_path):
+    spec = SweepSpec(generator="fault_probe", seed=3, timeout_s=2.0,
+                     grid={"fault": ["none", "segfault", "none", "hang", "abort",
+                                     "slow_tran", "spice_error", "raise", "none"]})
+    out = tmp_path / "faults.h5"
+    s = run_sweep(spec, out, workers=2, progress=False, grace_s=1.0)
+    d = read_sweep(out)
+    want = ["ok", "failed", "ok", "timeout", "failed", "timeout", "failed", "failed", "ok"]
+    assert list(d.status) == want
+    assert not s.ok and s.points_failed == 6 and s.points_timeout == 2
+    assert {f["index"] for f in s.failures} == {1, 3, 4, 5, 6, 7}
+    msg = list(d.message)
+    assert "SIGSEGV" in msg[1] and "replaced" in msg[1]
+    assert "SIGABRT" in msg[4]
+    assert "killed and replaced" in msg[3]                   # parent-enforced timeout
+    assert "exceeded its timeout" in msg[5]                  # ngspice halted itself
+    assert "refused the netlist" in msg[6] and "notanumber" in msg[6]   # ngspice's text
+    assert "requested exception" in msg[7]
+    # the points after a crash are computed correctly by the replacement workers
+    for i in (0, 2, 8):
+        direct = get_target("fault_probe").run(spec.point_params(spec.points()[i]))
+        np.testing.assert_allclose(d.outputs["i_out_a"][i], direct.outputs["i_out_a"],
+                                   rtol=1e-12)
+    assert np.all(np.isnan(d.outputs["i_out_a"][[1, 3, 4, 5, 6, 7]]))
+
+
+def test_cli_json_exit_status_and_resume(tmp_path):
+    spec = probe_spec(tmp_path, 6, extra='fault = "none"')
+    out = tmp_path / "cli.h5"
+    cmd = cli_command() + [str(spec), "--out", str(out), "--workers", "2", "--json"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["points_ok"] == 6 and summary["points_failed"] == 0
+    assert summary["points_per_s"] > 0 and summary["out"] == str(out)
+    before = read_sweep(out)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    again = json.loads(r.stdout)
+    assert r.returncode == 0 and again["points_run"] == 0 and again["points_skipped"] == 6
+    after = read_sweep(out)
+    np.testing.assert_array_equal(before.outputs["i_out_a"], after.outputs["i_out_a"])
+    # a failing point: exit status 1 and the failure listed
+    bad = probe_spec(tmp_path, 3, extra='fault = "raise"', name="bad.toml")
+    r = subprocess.run(cli_command() + [str(bad), "--out", str(tmp_path / "bad.h5"),
+                                        "--workers", "1", "--no-progress"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    assert "#0 failed: RuntimeError: fault probe: requested exception" in r.stdout
+    assert "3 failed" in r.stdout
+
+
+def test_kill_9_loses_only_points_in_flight_and_the_rerun_completes(tmp_path):
+    n = 40
+    spec = probe_spec(tmp_path, n, sleep_s=0.15)
+    out = tmp_path / "killed.h5"
+    cmd = cli_command() + [str(spec), "--out", str(out), "--workers", "2", "--no-progress",
+                           "--checkpoint-s", "0.5"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    journal = out.with_name(out.name + ".journal")
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        done_file = int(np.sum(statuses(out) == "ok")) if out.exists() else 0
+        if done_file >= 6 and len(read_journal(journal)) >= 1:
+            break
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # the file opens with plain h5py and holds only complete points
+    st = statuses(out)
+    assert set(st) <= {"ok", "pending"}
+    ok_before = np.flatnonzero(st == "ok")
+    assert 6 <= len(ok_before) < n
+    with h5py.File(out, "r") as f:
+        vals = f["outputs/i_out_a"][()]
+        finished = f["points/finished_utc"][()]
+    assert np.all(np.isfinite(vals[st == "ok"])) and np.all(np.isnan(vals[st == "pending"]))
+    # the reader also sees the points still in the journal (not yet merged)
+    in_journal = {o.index for o in read_journal(journal) if o.status == "ok"}
+    d = read_sweep(out)
+    assert set(np.flatnonzero(d.status == "ok")) == set(ok_before) | in_journal
+    # rerun: completes, skips what was done, every point present once and correct
+    r = subprocess.run(cmd + ["--json"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["points_ok"] == n
+    assert summary["points_skipped"] >= len(ok_before)
+    assert summary["points_run"] + summary["points_skipped"] == n
+    final = read_sweep(out)
+    assert list(final.index) == list(range(n)) and set(final.status) == {"ok"}
+    with h5py.File(out, "r") as f:
+        finished_after = f["points/finished_utc"][()]
+    np.testing.assert_array_equal(finished_after[ok_before], finished[ok_before])
+    np.testing.assert_array_equal(final.outputs["i_out_a"][ok_before], vals[ok_before])
+    s = load_spec(spec)
+    for i in (0, n // 2, n - 1):
+        direct = get_target("fault_probe").run(s.point_params(s.points()[i]))
+        np.testing.assert_allclose(final.outputs["i_out_a"][i], direct.outputs["i_out_a"],
+                                   rtol=1e-12)
+    assert not journal.exists()
+
+
+@pytest.mark.parametrize("workers", [1])
+def test_progress_bar_and_summary_text(tmp_path, workers, capsys):
+    spec = SweepSpec(generator="fault_probe", seed=1, grid={"label": [1.0, 2.0]})
+    s = run_sweep(spec, tmp_path / "p.h5", workers=workers, progress=True)
+    err = capsys.readouterr().err
+    assert "2/2" in err and "ok=2" in err and "failed=0" in err
+    text = s.text()
+    assert "2 ok, 0 failed" in text and "points/s" in text and "SPICE" in text
+
+
+def test_cli_refuses_a_bad_spec_before_running(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[sweep]\ngenerator = "crossbar_op"\nseed = 1\n[fixed]\nrows = 4\n'
+                   'cols = 4\n[grid]\nr_wire_row_ohm = { logspace = [0.0, 1.0, 3] }\n')
+    out = tmp_path / "never.h5"
+    r = subprocess.run(cli_command() + [str(bad), "--out", str(out), "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert str(bad) in r.stderr and "[grid] r_wire_row_ohm" in r.stderr
+    assert json.loads(r.stdout)["ok"] is False
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["crossbar_op_ci", "dac_line_ci", "cco_adc_ci"])
+def test_shipped_ci_specs_run_from_the_cli(tmp_path, name):
+    out = tmp_path / f"{name}.h5"
+    r = subprocess.run(cli_command() + [name, "--out", str(out), "--workers", "2", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["points_ok"] == load_spec(name).n_points() and s["points_failed"] == 0
+    d = read_sweep(out)
+    assert set(d.status) == {"ok"} and d.attrs["name"] == name
+
+
+def test_cli_lists_generators_and_specs():
+    r = subprocess.run(cli_command() + ["--list", "--json"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0
+    info = json.loads(r.stdout)
+    assert {"crossbar_op", "dac_line", "cco_adc"} <= set(info["generators"])
+    assert info["generators"]["crossbar_op"]["params"]["r_wire_row_ohm"]["unit"] == "ohm"
+    assert info["generators"]["fault_probe"]["test_only"] is True
+    assert "crossbar_op_ci" in info["specs"]

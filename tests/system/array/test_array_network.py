@@ -1,0 +1,69 @@
+"""A real network on the analog array: the digits MLP as an ONNX file, through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from aimc.system.array.accuracy import AnalogNetwork
+from aimc.system.array.layer import ArrayInputError
+from aimc.system.cli import main
+from array_helpers import one_blas_thread, tile_model, tile_path  # noqa: F401
+
+#: analog accuracy may trail the float network by at most this much (HERMES MNIST MLP:
+#: 0.3 points; the digits test split has 360 images, one image = 0.28 points)
+MARGIN = 0.03
+
+
+def test_digits_mlp_accuracy_through_the_cli(capsys, tmp_path):
+    onnx_file = tmp_path / "digits.onnx"
+    rc = main(["accuracy", "digits-mlp", "--tile", str(tile_path()), "--t-inference-s",
+               "3600", "--onnx-out", str(onnx_file), "--json"])
+    assert rc == 0
+    d = json.loads(capsys.readouterr().out)
+    assert onnx_file.is_file()                       # the real ONNX file was written
+    assert d["n_test"] == 360
+    assert d["ideal"]["accuracy"] > 0.95
+    assert d["ideal"]["accuracy"] == pytest.approx(d["sklearn_accuracy"], abs=1e-9)
+    assert d["quantised"]["accuracy"] >= d["ideal"]["accuracy"] - MARGIN
+    assert d["analog"]["accuracy"] >= d["ideal"]["accuracy"] - MARGIN
+    for path in ("quantised", "analog_ideal_devices", "analog"):
+        assert set(d[path]["mvm_err_pct_fs"]) == {"fc1", "fc2"}
+    # devices add error on top of the circuit
+    e_circ = d["analog_ideal_devices"]["mvm_err_pct_fs"]["fc1"]
+    assert d["analog"]["mvm_err_pct_fs"]["fc1"] > e_circ > 0
+    # the ONNX import's weights are the trained ones (crossbar orientation 64 x 128)
+    net = AnalogNetwork(onnx_file, tile_model=tile_model())
+    assert net.weights["fc1"].shape == (64, 128) and net.weights["fc2"].shape == (128, 10)
+    assert [s.kind for s in net.steps] == ["fc", "bias", "relu", "fc", "bias"]
+
+
+def test_unsupported_layers_and_missing_tile_model(tmp_path, capsys):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((4, 1, 3, 3), np.float32), "w")
+    g = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], name="conv0")], "c",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 6, 6])],
+                          [w])
+    path = tmp_path / "conv.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    with pytest.raises(ArrayInputError, match="Conv"):
+        AnalogNetwork(path, tile_model=tile_model())
+    assert main(["accuracy", "digits-mlp", "--tile", str(tmp_path / "none.h5")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["accuracy", str(path), "--tile", str(tile_path())]) == 2
+    assert "unsupported layer type" in capsys.readouterr().err
+
+
+def test_eval_tile_hook_uses_the_tile_model(capsys):
+    assert main(["eval", "bottleneck", "--tile", str(tile_path()), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    tj = d["tile_job"]
+    # the ADC surrogate's window (128 ns of PWM) against the published ~130 ns MVM
+    assert tj["latency_s"] == pytest.approx(tj["latency_published_s"], rel=0.05)
+    assert tj["energy_full_job_j"] == pytest.approx(tj["array_j"] + tj["dac_j"] + tj["adc_j"])
+    jobs = sum(layer["jobs"] for layer in d["layers"])
+    assert d["energy_by_block_j"]["ima_analog"] > 0 and jobs > 0
