@@ -38,11 +38,11 @@ ARG_CLAMP = 40.0
 R_OPEN_OHM = 1e30
 """Resistance written for a linear device of zero conductance (ngspice has no G = 0 R)."""
 
-_NODE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.]{0,63}$")
+_NODE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.]{0,63}")      # used with fullmatch only
 
 
 def _check_node(value: str, what: str) -> str:
-    if not isinstance(value, str) or not _NODE.match(value):
+    if not isinstance(value, str) or not _NODE.fullmatch(value):
         raise ValueError(
             f"invalid {what} {value!r}: node names are letters, digits, '_' and '.' only "
             "(at most 64 characters); text that could add SPICE lines is refused"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aimc.circuits.safety import check_name
+from aimc.circuits.safety import check_name, netlist_text
 from aimc.circuits.spice import SimResult, simulate
 from PySpice.Spice.Netlist import Circuit
 
@@ -29,17 +29,21 @@ class Design:
     options: list[str] = field(default_factory=list)
 
     def text(self) -> str:
+        # the title, options, saves and analysis go through the one netlist-text gate;
+        # the circuit's own lines are built from checked names and numbers
+        netlist_text(str(self.circuit.title), "circuit title")
         lines = [str(self.circuit).rstrip("\n")]
         # KLU (ngspice >= 40 built with it) orders a 2-D crossbar mesh in milliseconds
         # where the default Sparse 1.3 Markowitz search takes seconds already at
         # 64x64; older ngspice ignores the option. See NOTES in README.
         lines.append(".options klu")
         for opt in self.options:
-            lines.append(opt)
+            lines.append(netlist_text(opt, "netlist option line"))
         # ngspice accepts long .save lines, but keep them readable
         for k in range(0, len(self.saves), 16):
-            lines.append(".save " + " ".join(self.saves[k:k + 16]))
-        lines.append(self.analysis)
+            lines.append(".save " + " ".join(netlist_text(v, "saved vector")
+                                            for v in self.saves[k:k + 16]))
+        lines.append(netlist_text(self.analysis, "analysis line"))
         lines.append(".end")
         return "\n".join(lines) + "\n"
 
