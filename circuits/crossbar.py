@@ -292,22 +292,26 @@ def array_lines(cfg: CrossbarConfig, gp: np.ndarray) -> list[str]:
         else:
             top, bot = rn, np.char.add("t", tag)
         g = gp[k]
+        # a conductance of exactly 0 is an open crosspoint (no device): written as no
+        # element at all (used by the closed-loop linear-algebra circuits, whose sparse
+        # matrices have structural zeros; the MVM generators always pass g > 0)
+        on = (g > 0).ravel()
+        tag_, top_, bot_, g_ = tag.ravel()[on], top.ravel()[on], bot.ravel()[on], g.ravel()[on]
         if cfg.device == "linear":
-            res = _fmt(1.0 / g)
+            res = _fmt(1.0 / g_)
             lines += [f"Rc{n} {a} {b} {r}" for n, a, b, r in zip(
-                tag.ravel(), top.ravel(), bot.ravel(), res.ravel(), strict=True)]
+                tag_, top_, bot_, res, strict=True)]
         else:
             # device current flows n+ -> n- as current(V(n+) - V(n-)): the column
             # side is n+ so that positive current flows out of the output line
             lines += [dev.spice(f"c{n}", b, a, float(gv))
-                      for n, a, b, gv in zip(tag.ravel(), top.ravel(), bot.ravel(),
-                                             g.ravel(), strict=True)]
+                      for n, a, b, gv in zip(tag_, top_, bot_, g_, strict=True)]
         if cfg.cell == "1T1R":
             w, ln = f"{cfg.access_w_m:.6g}", f"{cfg.access_l_m:.6g}"
             mos = cfg.mosfets.nmos
             lines += [f"Ma{n} {d} wl {s} 0 {mos} w={w} l={ln}"
-                      for n, d, s in zip(tag.ravel(), np.char.add("t", tag).ravel(),
-                                         cn.ravel(), strict=True)]
+                      for n, d, s in zip(tag_, np.char.add("t", tag_),
+                                         cn.ravel()[on], strict=True)]
     return lines
 
 
