@@ -1,8 +1,9 @@
 """``aimc accuracy NETWORK.onnx|digits-mlp``: accuracy of a network on the analog tile.
 
 Registered in the ``aimc`` CLI through ``EXTERNAL_COMMANDS`` (:mod:`aimc.system.cli`).
-``digits-mlp`` trains the 64-128-10 MLP on scikit-learn's digits (seeded), writes it as
-ONNX and evaluates it; an ``.onnx`` file is evaluated on the digits test split (64 input
+``digits-mlp`` trains the 64-128-10 MLP on scikit-learn's digits (``--net-seed``), writes it
+as ONNX and evaluates it; ``--seed`` only draws the devices, so several ``--seed`` runs
+evaluate the same network; an ``.onnx`` file is evaluated on the digits test split (64 input
 features) or on ``--data FILE.npz`` (arrays ``x_cal``, ``x_test``, ``y_test``).
 """
 
@@ -24,7 +25,11 @@ def register(sub: Any) -> None:
     p.add_argument("--t-inference-s", type=float, default=3600.0,
                    help="time after programming at which the devices are read (default "
                         "3600 s); 0: programming noise only")
-    p.add_argument("--seed", type=int, default=0, help="seed of training and devices")
+    p.add_argument("--seed", type=int, default=0,
+                   help="device seed: programming noise, drift and read noise (default 0); "
+                        "the network stays the same")
+    p.add_argument("--net-seed", type=int, default=0,
+                   help="network seed: digits train/test split and MLP training (default 0)")
     p.add_argument("--data", metavar="FILE.npz",
                    help="x_cal, x_test, y_test arrays (default: scikit-learn digits)")
     p.add_argument("--onnx-out", metavar="FILE.onnx",
@@ -50,12 +55,12 @@ def run(args: argparse.Namespace) -> int:
         sk_acc = None
         if args.network == "digits-mlp":
             out = Path(args.onnx_out) if args.onnx_out else Path(tmp) / "digits_mlp.onnx"
-            onnx_path, data, sk_acc = digits_mlp_onnx(out, args.seed)
+            onnx_path, data, sk_acc = digits_mlp_onnx(out, args.net_seed)
         elif args.network.lower().endswith(".onnx"):
             onnx_path = Path(args.network)
             if not onnx_path.is_file():
                 raise FileNotFoundError(f"ONNX file {args.network!r} does not exist")
-            data = None if args.data else digits_data(args.seed)
+            data = None if args.data else digits_data(args.net_seed)
         else:
             raise ValueError(f"unknown network {args.network!r}: give digits-mlp or FILE.onnx")
         if args.data:

@@ -39,6 +39,38 @@ def test_digits_mlp_accuracy_through_the_cli(capsys, tmp_path):
     assert [s.kind for s in net.steps] == ["fc", "bias", "relu", "fc", "bias"]
 
 
+def test_device_seed_keeps_the_network(capsys, tmp_path):
+    """--seed draws only the devices: the trained weights and the device-free paths stay
+    identical, so a mean over device seeds is a mean over devices of one network."""
+    import onnx
+    from onnx import numpy_helper
+
+    runs = {}
+    for seed in ("1", "2"):
+        out = tmp_path / f"digits_{seed}.onnx"
+        assert main(["accuracy", "digits-mlp", "--tile", str(tile_path()), "--seed", seed,
+                     "--onnx-out", str(out), "--json"]) == 0
+        weights = {t.name: numpy_helper.to_array(t)
+                   for t in onnx.load(str(out)).graph.initializer}
+        runs[seed] = (json.loads(capsys.readouterr().out), weights)
+    (d1, w1), (d2, w2) = runs["1"], runs["2"]
+    assert w1.keys() == w2.keys()
+    for name in w1:
+        np.testing.assert_array_equal(w1[name], w2[name])
+    assert d1["sklearn_accuracy"] == d2["sklearn_accuracy"]
+    for key in ("accuracy", "mvm_err_pct_fs"):                        # no device draw
+        assert d1["analog_ideal_devices"][key] == d2["analog_ideal_devices"][key]
+    # the PCM draw does change with the device seed
+    assert d1["analog"]["mvm_err_pct_fs"]["fc1"] != d2["analog"]["mvm_err_pct_fs"]["fc1"]
+    # and --net-seed trains another network (other split, other initial weights)
+    out = tmp_path / "digits_net1.onnx"
+    assert main(["accuracy", "digits-mlp", "--tile", str(tile_path()), "--net-seed", "1",
+                 "--onnx-out", str(out), "--json"]) == 0
+    capsys.readouterr()
+    w3 = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(out)).graph.initializer}
+    assert any(not np.array_equal(w1[k], w3[k]) for k in w1)
+
+
 def test_unsupported_layers_and_missing_tile_model(tmp_path, capsys):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
