@@ -148,7 +148,7 @@ def check_matrix(a: Any, two_arrays: bool, what: str = "A") -> np.ndarray:
     bad = ~np.isfinite(a)
     if bad.any():
         i, j = (int(k) for k in np.argwhere(bad)[0])
-        raise LinalgInputError(f"{what}[{i}, {j}] = {a[i, j]!r}: entries must be finite "
+        raise LinalgInputError(f"{what}[{i}, {j}] = {float(a[i, j])}: entries must be finite "
                                "(no NaN or inf)")
     if np.all(a == 0):
         raise LinalgInputError(f"{what} is all zeros")
@@ -171,7 +171,7 @@ def check_vector(b: Any, n: int, what: str = "b") -> np.ndarray:
     bad = ~np.isfinite(b)
     if bad.any():
         i = int(np.argmax(bad))
-        raise LinalgInputError(f"{what}[{i}] = {b[i]!r}: entries must be finite (no NaN)")
+        raise LinalgInputError(f"{what}[{i}] = {float(b[i])}: entries must be finite (no NaN)")
     return b
 
 
@@ -225,6 +225,14 @@ def check_stability(a: np.ndarray) -> float:
             "system whose eigenvalues have positive real parts, e.g. the normal equations "
             "(A^T A) x = A^T b, or flip the sign of rows of A and b")
     return float(lam.real)
+
+
+def slowest_mode_rhs(a: np.ndarray) -> np.ndarray:
+    """``b = A·v`` with ``v`` the (real part of the) loop matrix's slowest eigenvector:
+    the input whose step response is all in the slowest mode (worst-case settling)."""
+    w, vecs = np.linalg.eig(loop_matrix(a))
+    v = np.real(vecs[:, np.argmin(w.real)])
+    return a @ (v / np.max(np.abs(v)))
 
 
 def settle_time_predicted(lam_min: float, opamp: OpAmp, tol: float = SETTLE_TOL) -> float:
@@ -463,7 +471,12 @@ def solve(a: Any, b: Any, cfg: LinalgConfig | None = None, transient: bool = Fal
             f"moving by more than {SETTLE_TOL:.1%} at the end"
             + (" and at the op-amp swing limit" if np.max(np.abs(u)) >=
                0.999 * cfg.opamp.v_out_max_v else ""))
-    _check_swing(u, cfg)
+    k = int(np.argmax(np.abs(u)))
+    if abs(u[k]) >= 0.999 * cfg.opamp.v_out_max_v:
+        raise NotSettledError(
+            f"the solver did not settle on a solution: output {k} ran to the op-amp swing "
+            f"limit ({u[k]:.4g} V of ±{cfg.opamp.v_out_max_v} V) — the loop is unstable "
+            f"(loop matrix lambda_min = {lam:.4g}) or the inputs are too large (x_range)")
     p = _rails_power(res, cfg.opamp, True)
     in_settle = t <= ts
     e = float(np.trapezoid(p[in_settle], t[in_settle])) if in_settle.sum() > 1 else 0.0
