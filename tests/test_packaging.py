@@ -21,7 +21,9 @@ def test_wheel_installs_everything_under_aimc(tmp_path):
     assert tops == {"aimc"}, tops           # no generic 'circuits' or 'system' top level
     for must in ("aimc/circuits/crossbar.py", "aimc/circuits/spice.py",
                  "aimc/surrogate/nodal.py", "aimc/system/cli.py",
-                 "aimc/netlists/models/generic.lib"):
+                 "aimc/netlists/models/generic.lib",
+                 "aimc/system/networks/data/digits_cnn.onnx",
+                 "aimc/system/networks/data/digits_mobilenet.onnx"):
         assert must in names, must
     for init in ROOT.glob("*/**/__init__.py"):      # every subpackage is listed in pyproject
         rel = init.relative_to(ROOT)
