@@ -250,7 +250,8 @@ def _run_explore(args: argparse.Namespace) -> int:
 #: modules providing ``register(subparsers)``; imported when the parser is built, so they
 #: must keep their top-level imports light (argparse/json) and import the rest in handlers
 EXTERNAL_COMMANDS: tuple[str, ...] = ("aimc.circuits.sweep.cli", "aimc.system.demo",
-                                     "aimc.surrogate.cli", "aimc.system.array.cli")
+                                     "aimc.surrogate.cli", "aimc.system.array.cli",
+                                     "aimc.system.linalg_cli")
 
 
 def _register_external(sub: Any) -> None:
