@@ -3,8 +3,11 @@
 Registered in the ``aimc`` CLI by :func:`register`; also runnable on its own as
 ``python -m aimc.circuits.sweep.cli``. Exit status: 0 when every point is ok, 1 when
 any point failed or timed out (they are listed), 2 when the spec or the output file
-is refused (nothing runs, nothing is modified), 130 when interrupted (Ctrl-C or
-SIGTERM: the points finished so far are merged into the file first).
+is refused (nothing runs, nothing is modified), 3 when the sweep stopped on a fault of
+its surroundings (disk full, Dask scheduler lost: the points finished so far are safe,
+the others pending; free space or restart the scheduler and rerun to resume), 130 when
+interrupted (Ctrl-C or SIGTERM: the points finished so far are merged into the file
+first).
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from aimc.circuits.sweep.spec import SpecError, load_spec
-    from aimc.circuits.sweep.store import SweepFileError
+    from aimc.circuits.sweep.store import DiskFullError, SweepFileError
 
     if args.list:
         return _list(args.json)
@@ -64,7 +67,7 @@ def handle(args: argparse.Namespace) -> int:
         spec = load_spec(args.spec)
     except SpecError as e:
         return _error(f"invalid sweep spec: {e}", args.json)
-    from aimc.circuits.sweep.run import PoolError, run_sweep
+    from aimc.circuits.sweep.run import PoolError, SchedulerLostError, run_sweep
 
     def _terminate(signum: int, frame: Any) -> None:  # SIGTERM: stop like Ctrl-C
         raise KeyboardInterrupt
@@ -74,6 +77,8 @@ def handle(args: argparse.Namespace) -> int:
         summary = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler,
                             force=args.force, retry_failed=args.retry_failed,
                             progress=not args.no_progress, checkpoint_s=args.checkpoint_s)
+    except (DiskFullError, SchedulerLostError) as e:
+        return _error(str(e), args.json, status=3)
     except SweepFileError as e:
         return _error(str(e), args.json)
     except PoolError as e:
@@ -91,11 +96,11 @@ def handle(args: argparse.Namespace) -> int:
     return 0 if summary.ok else 1
 
 
-def _error(message: str, as_json: bool) -> int:
+def _error(message: str, as_json: bool, status: int = 2) -> int:
     print(f"aimc sweep: error: {message}", file=sys.stderr)
     if as_json:
         print(json.dumps({"ok": False, "error": message}))
-    return 2
+    return status
 
 
 def _list(as_json: bool) -> int:

@@ -19,6 +19,8 @@ process) writes the HDF5 file.
 from __future__ import annotations
 
 import collections
+import contextlib
+import logging
 import os
 import signal
 import socket
@@ -46,6 +48,10 @@ STARTUP_TIMEOUT_S = 120.0
 
 class PoolError(RuntimeError):
     """The pool cannot run at all (workers fail to start)."""
+
+
+class SchedulerLostError(PoolError):
+    """The Dask scheduler went away mid-sweep; the points that never ran stay pending."""
 
 
 def default_grace_s(timeout_s: float) -> float:
@@ -332,7 +338,14 @@ def run_dask(tasks: Iterable[Task], target: str, outputs: list[str], address: st
 
     grace = default_grace_s(timeout_s) if grace_s is None else grace_s
     tag = uuid.uuid4().hex[:8]
-    with Client(address, timeout="30s") as client:
+    unrun = 0
+    # a lost scheduler is reported once, below, not as the client's reconnect traceback
+    log = logging.getLogger("distributed.client")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    with contextlib.ExitStack() as stack:
+        stack.callback(log.setLevel, level)
+        client = stack.enter_context(Client(address, timeout="30s"))
         n_workers = len(client.scheduler_info().get("workers", {}))
         futures = {}
         for index, params in tasks:
@@ -343,11 +356,15 @@ def run_dask(tasks: Iterable[Task], target: str, outputs: list[str], address: st
             _, index = futures.pop(fut.key)
             if fut.status == "finished":
                 on_outcome(fut.result())
-            else:
+            elif fut.status == "error":
                 exc = fut.exception()
                 on_outcome(PointOutcome(index, "failed",
                                         f"dask: {type(exc).__name__}: {exc}", worker="dask"))
+            else:       # cancelled / lost with the scheduler: the point never ran
+                unrun += 1
             fut.release()
+    if unrun:
+        raise SchedulerLostError(f"Dask scheduler {address} lost; {unrun} points did not run")
     return n_workers
 
 
@@ -435,6 +452,7 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
     t0 = time.monotonic()
     run_outcomes: list[PointOutcome] = []
     bar = None
+    lost = False
     try:
         todo = store.todo(retry_failed)
         skipped = store.n - len(todo)
@@ -461,8 +479,11 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
 
         outputs = spec.outputs()
         if scheduler:
-            n_workers = run_dask(tasks, spec.generator, outputs, scheduler, spec.timeout_s,
-                                 on_outcome, grace_s)
+            try:
+                n_workers = run_dask(tasks, spec.generator, outputs, scheduler,
+                                     spec.timeout_s, on_outcome, grace_s)
+            except SchedulerLostError:
+                lost = True
         else:
             run_local(tasks, spec.generator, outputs, n_workers, spec.timeout_s, on_outcome,
                       grace_s)
@@ -470,6 +491,10 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
         if bar is not None:
             bar.close()
         store.close()
+    if lost:
+        pending = int(np.sum(store.status == STATUS["pending"]))
+        raise SchedulerLostError(f"Dask scheduler {scheduler} lost; {pending} points pending; "
+                                 "rerun to resume")
     wall = time.monotonic() - t0
     status = store.status
     bad = np.flatnonzero((status == STATUS["failed"]) | (status == STATUS["timeout"]))

@@ -39,6 +39,7 @@ last intact record.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import fcntl
 import io
 import json
@@ -66,6 +67,53 @@ _TAG = b"PNT1"
 
 class SweepFileError(RuntimeError):
     """The output file cannot be used (not an aimc sweep file, corrupt, other spec)."""
+
+
+class DiskFullError(SweepFileError):
+    """No space left while writing the sweep file or its journal; what was saved is safe."""
+
+
+# errors of a write that found no room: a full disk, a quota, a file-size limit
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def is_no_space(exc: BaseException | None, folder: Path | None = None) -> bool:
+    """Whether ``exc``, or an error it arose from, means "no space left" (an OSError, or
+    HDF5's text for one); HDF5 may replace that error with one about its cache when it
+    closes the file, so a ``folder`` with no free space left counts too."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+            return True
+        text = str(exc).lower()
+        if any(k in text for k in ("no space left", "disk quota", "file too large",
+                                   "errno = 28", "errno = 27", "errno = 122")):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    if folder is not None:
+        try:
+            st = os.statvfs(folder)
+        except OSError:
+            return False
+        return st.f_bavail * st.f_frsize < 2**20
+    return False
+
+
+def resolve_out(path: str | Path) -> Path:
+    """The real file a sweep writes: ``path`` with symlinks and ``..`` resolved (so the
+    lock, the journal and the atomic replace act on the target, not on a link). A file
+    with several hard links is refused: the atomic replace would split its names."""
+    p = Path(path).expanduser().resolve()
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        return p
+    if p.is_file() and st.st_nlink > 1:
+        raise SweepFileError(
+            f"{path} has {st.st_nlink} hard links: a sweep replaces the file at each "
+            "checkpoint, which would split them (and two sweeps could write it under two "
+            "names); refusing. Give the file one name (copy it) and rerun.")
+    return p
 
 
 @dataclass
@@ -175,11 +223,17 @@ class Journal:
         self._f.flush()
 
     def close(self) -> None:
-        if self._f is not None:
-            self._f.flush()
-            os.fsync(self._f.fileno())
-            self._f.close()
-            self._f = None
+        f, self._f = self._f, None
+        if f is None:
+            return
+        try:
+            f.flush()
+            os.fsync(f.fileno())
+        finally:
+            try:
+                f.close()
+            except OSError:     # the flush above failed (disk full): already raised
+                pass
 
     def remove(self) -> None:
         self.close()
@@ -190,8 +244,9 @@ class Journal:
 # file checks
 # ------------------------------------------------------------------------------------
 
-def inspect_file(path: str | Path) -> dict[str, Any]:
-    """Root attributes of an aimc sweep file, opened read-only; SweepFileError otherwise."""
+def inspect_file(path: str | Path, structure: bool = True) -> dict[str, Any]:
+    """Root attributes of an aimc sweep file, opened read-only; SweepFileError otherwise
+    (also, with ``structure``, for a missing, misshapen or linked dataset)."""
     path = Path(path)
     try:
         with h5py.File(path, "r") as f:
@@ -207,13 +262,61 @@ def inspect_file(path: str | Path) -> dict[str, Any]:
             if int(attrs.get("format_version", 0)) > FORMAT_VERSION:
                 raise SweepFileError(f"{path} was written by a newer aimc (format "
                                      f"{attrs['format_version']}); upgrade aimc.")
+            if structure:
+                _check_structure(f, path, attrs)
             attrs["spec_toml"] = _str(f["meta/spec_toml"][()])
             return attrs
     except SweepFileError:
         raise
-    except (OSError, KeyError, ValueError) as e:
+    except (OSError, KeyError, ValueError, TypeError) as e:
         raise SweepFileError(f"{path} is not a readable HDF5 file ({e}); it may be corrupt "
                              "or something else. Refusing to touch it.") from None
+
+
+POINT_DATASETS = ("status", "message", "sim_time_s", "solve_time_s", "wall_time_s",
+                  "finished_utc", "netlist_hash", "worker")
+
+
+def _check_structure(f: h5py.File, path: Path, attrs: dict[str, Any]) -> None:
+    """Every dataset the format has, of the file's point count, stored in the file itself
+    (no external or soft links), with known status values; SweepFileError naming the
+    damage otherwise."""
+    def damaged(what: str) -> SweepFileError:
+        return SweepFileError(f"{path} is damaged: {what}; refusing to use it (restore it, "
+                              "or start over with --force)")
+
+    try:
+        n = int(attrs["n_points"])
+    except (KeyError, TypeError, ValueError):
+        raise damaged("no valid n_points attribute") from None
+    if n < 0:
+        raise damaged(f"n_points = {n}")
+    try:
+        outputs = json.loads(attrs.get("outputs", "[]"))
+    except (TypeError, ValueError):
+        raise damaged("its 'outputs' attribute is not a JSON list") from None
+    need = ([f"points/{k}" for k in POINT_DATASETS] + ["inputs/seed", "meta/spec_toml"]
+            + [f"outputs/{k}" for k in outputs])
+    need += [f"inputs/{k}" for k in f["inputs"]]
+    for name in need:
+        link = f.get(name, getlink=True)
+        if link is None:
+            raise damaged(f"/{name} is missing")
+        if not isinstance(link, h5py.HardLink):
+            raise damaged(f"/{name} is a {type(link).__name__} (data stored outside the "
+                          "file is not accepted)")
+        if name == "meta/spec_toml":
+            continue
+        ds = f[name]
+        if not isinstance(ds, h5py.Dataset) or ds.ndim < 1 or ds.shape[0] != n:
+            shape = getattr(ds, "shape", None)
+            raise damaged(f"/{name} has shape {shape}, expected {n} points")
+    status = f["points/status"][()]
+    bad = ~np.isin(status, list(STATUS_NAMES))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise damaged(f"/points/status[{i}] = {int(status[i])} is not a known status "
+                      f"({STATUS})")
 
 
 def _attr(v: Any) -> Any:
@@ -264,7 +367,7 @@ def create_file(path: Path, spec, points: list[dict[str, Any]]) -> None:
             dims = s if dims is None else tuple(max(a, b) for a, b in zip(dims, s, strict=True))
         shapes[name] = dims or ()
     example = target.netlist(params[0])
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = _tmp_copy(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with h5py.File(tmp, "w", libver=("earliest", "latest")) as f:
@@ -336,6 +439,35 @@ def create_file(path: Path, spec, points: list[dict[str, Any]]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _tmp_copy(path: Path) -> Path:
+    """The name of this process's working copy of ``path`` (``.NAME.tmp-PID``)."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def remove_stale_copies(path: Path) -> list[Path]:
+    """Delete working copies of ``path`` (exactly ``.NAME.tmp-PID``, no pattern) whose
+    writer process is gone; returns them. Copies of a live process are kept."""
+    prefix = f".{path.name}.tmp-"
+    removed = []
+    for entry in path.parent.iterdir():
+        rest = entry.name[len(prefix):] if entry.name.startswith(prefix) else ""
+        if not rest.isdigit() or int(rest) == os.getpid() or _alive(int(rest)):
+            continue
+        entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:     # a process of another user
+        return True
+    return True
+
+
 def _per_point(group: h5py.Group, name: str, **kw: Any) -> h5py.Dataset:
     """A chunked (N,) dataset; numeric ones gzip-compressed (strings: chunked only)."""
     n = kw["data"].shape[0] if "data" in kw else kw["shape"][0]
@@ -379,7 +511,7 @@ def merge_outcomes(path: Path, outcomes: list[PointOutcome]) -> None:
     latest: dict[int, PointOutcome] = {}
     for o in outcomes:
         latest[o.index] = o
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = _tmp_copy(path)
     try:
         shutil.copyfile(path, tmp)
         with h5py.File(tmp, "r+") as f:
@@ -389,9 +521,14 @@ def merge_outcomes(path: Path, outcomes: list[PointOutcome]) -> None:
             if vers:
                 old = {v for v in _attr(f.attrs["ngspice_version"]).split(",") if v}
                 f.attrs["ngspice_version"] = ",".join(sorted(old | vers))
+            f.flush()
         _fsync_file(tmp)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+    except Exception as e:
+        if is_no_space(e, path.parent):
+            raise DiskFullError(f"disk full while checkpointing {path}") from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -456,7 +593,7 @@ class SweepStore:
 
     def __init__(self, path: str | Path, spec, force: bool = False,
                  checkpoint_s: float = 30.0) -> None:
-        self.path = Path(path)
+        self.path = resolve_out(path)       # lock and write the real file, not a link
         self.spec = spec
         self.spec_hash = spec.spec_hash()
         self.points = spec.points()
@@ -493,10 +630,10 @@ class SweepStore:
 
     def _open(self, force: bool) -> None:
         # we hold the lock: copies left by a writer killed mid-checkpoint are stale
-        for stale in self.path.parent.glob(f".{self.path.name}.tmp-*"):
-            stale.unlink(missing_ok=True)
+        remove_stale_copies(self.path)
         if self.path.exists():
-            attrs = inspect_file(self.path)  # raises for foreign/corrupt files
+            # raises for foreign/corrupt files; --force may replace a damaged sweep file
+            attrs = inspect_file(self.path, structure=not force)
             if force:
                 self.journal.remove()
                 create_file(self.path, self.spec, self.points)
@@ -540,17 +677,33 @@ class SweepStore:
         return [int(i) for i in np.flatnonzero(self.status == STATUS["pending"])]
 
     def record(self, o: PointOutcome) -> None:
-        self.journal.append(o)
+        try:
+            self.journal.append(o)
+        except OSError as e:
+            if is_no_space(e):
+                raise self._disk_full("recording a point in") from None
+            raise
         self.status[o.index] = STATUS[o.status]
         if time.monotonic() - self._last_checkpoint > self.checkpoint_s:
             self.checkpoint()
 
+    def _disk_full(self, doing: str) -> DiskFullError:
+        safe = int(np.sum(self.status != STATUS["pending"]))
+        return DiskFullError(
+            f"disk full while {doing} {self.path}; {safe} points safe (in the file and "
+            f"its journal {self.journal.path.name}); free space and rerun to resume")
+
     def checkpoint(self) -> None:
         """Merge the journal into the HDF5 file (atomic replace) and reset it."""
         t0 = time.monotonic()
-        self.journal.close()
-        merge_outcomes(self.path, read_journal(self.journal.path, self.spec_hash))
-        self.journal.reset()
+        try:
+            self.journal.close()
+            merge_outcomes(self.path, read_journal(self.journal.path, self.spec_hash))
+            self.journal.reset()
+        except (OSError, DiskFullError) as e:
+            if is_no_space(e) or isinstance(e, DiskFullError):
+                raise self._disk_full("checkpointing") from None
+            raise
         took = time.monotonic() - t0
         if took > 0.5:  # large file: keep checkpoint copies to ~5 % of the run time
             self.checkpoint_s = max(self.checkpoint_s, 20 * took)
