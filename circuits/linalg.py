@@ -227,6 +227,28 @@ def check_stability(a: np.ndarray) -> float:
     return float(lam.real)
 
 
+def matrix_with_lambda_min(n: int, lam_min: float, rng: np.random.Generator) -> np.ndarray:
+    """A dense random matrix ``U(0,1) + α·I`` with ``α`` chosen (root-finding) so that the
+    loop matrix's smallest real eigenvalue part is ``lam_min`` (0 < lam_min < 1): the
+    family on which the settling time is compared across N."""
+    if not 0 < lam_min < 1:
+        raise ValueError(f"lam_min must be in (0, 1), got {lam_min!r}")
+    from scipy.optimize import brentq
+
+    u = rng.uniform(0.0, 1.0, (n, n))
+
+    def f(alpha: float) -> float:
+        return float(loop_eigenvalues(u + alpha * np.eye(n))[0].real) - lam_min
+
+    lo, hi = 0.0, 1.0
+    if f(lo) > 0:
+        raise ValueError(f"lam_min {lam_min} is below the random part's own value "
+                         f"{f(lo) + lam_min:.3g} at N = {n}")
+    while f(hi) < 0:
+        hi *= 2
+    return u + brentq(f, lo, hi, xtol=1e-12) * np.eye(n)
+
+
 def slowest_mode_rhs(a: np.ndarray) -> np.ndarray:
     """``b = A·v`` with ``v`` the (real part of the) loop matrix's slowest eigenvector:
     the input whose step response is all in the slowest mode (worst-case settling)."""
@@ -753,6 +775,17 @@ def power_iteration(g: np.ndarray, tol: float = 1e-13, max_iter: int = 100000
             return y, it
         x = y
     return x, max_iter
+
+
+def same_ranking(v: np.ndarray, ref: np.ndarray, tie_rel: float = 1e-9) -> bool:
+    """True if ``v`` orders every pair of pages as ``ref`` does; pairs that ``ref`` ties
+    (within ``tie_rel`` of its largest entry: e.g. pages without in-links) may go
+    either way."""
+    v, ref = np.asarray(v, float), np.asarray(ref, float)
+    d_ref = ref[:, None] - ref[None, :]
+    d_v = v[:, None] - v[None, :]
+    strict = d_ref > tie_rel * np.max(np.abs(ref))
+    return bool(np.all(d_v[strict] > 0))
 
 
 def pagerank(edges: np.ndarray, n: int, cfg: LinalgConfig | None = None,

@@ -614,3 +614,12 @@ def get_target(name: str) -> Target:
         visible = sorted(k for k, t in TARGETS.items() if not t.test_only)
         raise KeyError(f"unknown generator {name!r}; choose one of {', '.join(visible)}") \
             from None
+
+
+def _load_linalg_targets() -> None:
+    # the closed-loop linear-algebra targets live in their own module, which uses the
+    # classes above and registers itself (works whichever module is imported first)
+    import aimc.circuits.sweep.linalg_targets  # noqa: F401
+
+
+_load_linalg_targets()
