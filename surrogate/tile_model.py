@@ -22,13 +22,19 @@ Layout (format ``aimc.tile_model``, version :data:`FORMAT_VERSION`)::
             line_error (n, 2 signs, 2) [d0 V, d1 V/sqrt(A)], validation/
 
 No pickles: every value is a NumPy array or an attribute. Loading checks the format
-name and version and every required dataset, and names what is missing.
+name and version and every required dataset, and names what is missing. Before any
+data is read, every declared shape, size, filter and link is checked against the
+format's limits (:data:`MAX_ELEMENTS`, :data:`MAX_BYTES`), so a small file declaring a
+huge or highly compressed dataset is refused without allocating or decompressing it.
+After reading, the values are checked: finite, positive where physical, validity
+domains ordered (lo <= hi).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +56,19 @@ REQUIRED = {
             "line_error", "alpha"),
 }
 CLASSES = {"crossbar": CrossbarSurrogate, "dac": PwmDacSurrogate, "adc": CcoAdcSurrogate}
+MAX_ELEMENTS = 2**20
+"""Largest dataset of a tile model (elements); the shipped one's largest has 16."""
+MAX_BYTES = 64 * 2**20
+"""Largest total declared size of a tile model's datasets and attributes (bytes)."""
+MAX_MEMBERS = 256
+"""Most members (datasets, groups) in one group."""
+# HDF5 filters a tile model may use: deflate (gzip), shuffle, fletcher32, lzf (32000)
+_FILTERS = {h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_FLETCHER32,
+            32000}
+# values that must be > 0 (physical scales), >= 0, and (lo, hi) pairs
+_POSITIVE = {"crossbar": ("alpha", "power_scale"), "dac": ("alpha", "v_read_v"),
+             "adc": ("alpha", "i_max_a", "window_s")}
+_NON_NEGATIVE = {"crossbar": ("n_points",), "adc": ("energy",)}
 
 
 class TileModelError(ValueError):
@@ -73,11 +92,11 @@ class TileModel:
 
     def save(self, path: str | Path, force: bool = False) -> None:
         """Write atomically (temporary file + rename); refuses to overwrite unless
-        ``force``."""
-        path = Path(path)
+        ``force``. A symlink is resolved first: its target is replaced, the link stays."""
+        path = Path(path).expanduser().resolve()
         if path.exists() and not force:
             raise FileExistsError(f"{path} exists; pass force=True (--force) to overwrite")
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
             with h5py.File(tmp, "w") as f:
                 f.attrs["format"] = FORMAT
@@ -86,8 +105,9 @@ class TileModel:
                 f.attrs["aimc_version"] = _version()
                 f.attrs["sources"] = json.dumps(self.sources)
                 f.attrs["circuits"] = json.dumps(self.circuits)
-                for k, v in self.attrs.items():
-                    f.attrs[k] = v
+                for k, v in self.attrs.items():     # those of a loaded model too
+                    if k not in f.attrs:
+                        f.attrs[k] = json.dumps(v) if isinstance(v, dict | list) else v
                 for name in self.circuits:
                     g = f.create_group(name)
                     g.attrs["kind"] = name
@@ -133,6 +153,7 @@ def load_tile_model(path: str | Path) -> TileModel:
         if ver != FORMAT_VERSION:
             raise TileModelError(f"{path} has tile-model format version {ver!r}; this aimc "
                                  f"reads version {FORMAT_VERSION}: refit it with `aimc fit`")
+        _check_limits(f, path)
         try:
             circuits = json.loads(f.attrs["circuits"])
             model = TileModel(sources=json.loads(f.attrs.get("sources", "[]")))
@@ -145,6 +166,7 @@ def load_tile_model(path: str | Path) -> TileModel:
                     raise TileModelError(f"{path}: /{name} lacks dataset(s) "
                                          f"{', '.join(missing)}")
                 arrays = {k: g[k][()] for k in g if isinstance(g[k], h5py.Dataset)}
+                _check_values(path, name, arrays)
                 try:
                     setattr(model, name, CLASSES[name].from_arrays(arrays))
                 except (ValueError, KeyError) as e:
@@ -159,6 +181,83 @@ def load_tile_model(path: str | Path) -> TileModel:
             raise TileModelError(f"{path}: cannot read the tile model ({e}); truncated or "
                                  "damaged file") from None
     return model
+
+
+def _check_limits(f: h5py.File, path: Path) -> None:
+    """Refuse links out of the file, unknown filters, and declared shapes or sizes past
+    the format's limits, reading no data."""
+    total = 0
+
+    def walk(g: h5py.Group, where: str) -> None:
+        nonlocal total
+        for aname in g.attrs:
+            total += g.attrs.get_id(aname).get_storage_size()
+        if len(g) > MAX_MEMBERS:
+            raise TileModelError(f"{path}: {where or '/'} has {len(g)} members (limit "
+                                 f"{MAX_MEMBERS})")
+        for k in g:
+            name = f"{where}/{k}"
+            link = g.get(k, getlink=True)
+            if not isinstance(link, h5py.HardLink):
+                raise TileModelError(f"{path}: {name} is a {type(link).__name__}; a tile model "
+                                     "keeps all its data in the file")
+            obj = g[k]
+            if isinstance(obj, h5py.Group):
+                walk(obj, name)
+                continue
+            n = int(np.prod(obj.shape, dtype=object)) if obj.shape is not None else 0
+            plist = obj.id.get_create_plist()
+            for i in range(plist.get_nfilters()):
+                code, _, _, fname = plist.get_filter(i)
+                if code not in _FILTERS:
+                    raise TileModelError(f"{path}: {name} uses HDF5 filter {code} "
+                                         f"({fname.decode(errors='replace')}); a tile model "
+                                         "is read only with gzip, shuffle, fletcher32, lzf")
+            if n > MAX_ELEMENTS:
+                raise TileModelError(f"{path}: {name} declares {n} elements (shape "
+                                     f"{obj.shape}); a tile model's limit is {MAX_ELEMENTS}: "
+                                     "refused before reading")
+            total += n * obj.dtype.itemsize
+            for aname in obj.attrs:
+                total += obj.attrs.get_id(aname).get_storage_size()
+            if total > MAX_BYTES:
+                raise TileModelError(f"{path}: its datasets declare more than {MAX_BYTES >> 20} "
+                                     f"MiB (at {name}); refused before reading")
+
+    walk(f, "")
+
+
+def _check_values(path: Path, name: str, arrays: dict[str, np.ndarray]) -> None:
+    """Finite numbers; positive physical scales; domains with lo <= hi."""
+    def bad(k: str, what: str, a: np.ndarray, mask: np.ndarray) -> TileModelError:
+        idx = tuple(int(i) for i in np.argwhere(mask)[0])
+        return TileModelError(f"{path}: /{name}/{k}{list(idx)} = {a[idx]!r} {what}; the "
+                              "tile model is damaged or was not fitted by aimc: refit it")
+
+    for k, a in arrays.items():
+        if a.dtype.kind not in "fiu":
+            continue
+        a = np.atleast_1d(a)
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise bad(k, "is not finite", a, ~np.isfinite(a))
+        if k in _POSITIVE.get(name, ()) and np.any(a <= 0):
+            raise bad(k, "must be > 0", a, a <= 0)
+        if k in _NON_NEGATIVE.get(name, ()) and np.any(a < 0):
+            raise bad(k, "must be >= 0", a, a < 0)
+    lo, hi = arrays.get("domain_lo"), arrays.get("domain_hi")
+    if lo is not None and hi is not None and np.shape(lo) == np.shape(hi):
+        wrong = np.atleast_1d(np.asarray(lo) > np.asarray(hi))
+        if wrong.any():
+            raise bad("domain_lo", f"exceeds domain_hi ({np.atleast_1d(hi)[wrong][0]!r})",
+                      np.atleast_1d(lo), wrong)
+    for k in ("window_s",):                       # (lo, hi) pairs per row
+        a = arrays.get(k)
+        if a is not None and np.ndim(a) == 2 and a.shape[1] == 2 and np.any(a[:, 0] > a[:, 1]):
+            raise bad(k, "has lo > hi", a, np.c_[a[:, 0] > a[:, 1], np.zeros(len(a), bool)])
+    knots = arrays.get("knots_a")
+    if knots is not None and np.ndim(knots) == 2 and np.any(np.diff(knots, axis=1) < 0):
+        raise bad("knots_a", "is not in increasing order", knots,
+                  np.c_[np.diff(knots, axis=1) < 0, np.zeros(len(knots), bool)])
 
 
 def _attr(v: Any) -> Any:

@@ -287,6 +287,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError, TypeError, KeyError) as exc:
         print(f"aimc: error: {exc}", file=sys.stderr)
         return 2
+    except OverflowError as exc:    # e.g. an integer setting given as inf or 1e400
+        print(f"aimc: error: a number is infinite or too large ({exc}); give a finite value",
+              file=sys.stderr)
+        return 2
+    except MemoryError as exc:
+        why = exc or "the input asks for more than this machine has"
+        print(f"aimc: error: out of memory ({why})", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
