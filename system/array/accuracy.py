@@ -1,83 +1,27 @@
 """Accuracy of an ONNX network on the analog array: ideal, quantised and analog paths.
 
-The weights come from :func:`aimc.system.networks.onnx_import.load_onnx` (crossbar orientation,
-rows = inputs, cols = outputs); the array runs the fully connected layers (Gemm/MatMul).
-The import's layer IR carries no biases or activations, so this module reads those from
-the same ONNX graph: a Gemm's ``C`` input (times ``beta``) or a following ``Add`` of a
-constant is a digital bias; ``Relu`` is applied digitally; Flatten/Reshape/Identity/
-Dropout are views; Softmax is kept out (it does not change the arg-max). Any other
-operator (Conv, pooling, ...) raises :class:`ArrayInputError` naming the node: the array
-simulator evaluates MLPs; convolutions would need an IM2COL unrolling that is not here.
+Built on :class:`aimc.system.array.executor.NetworkExecutor` (any supported graph: MLPs,
+CNNs with depth-wise layers and residuals). The executor is calibrated on a calibration
+set (``x_cal``: training data, never the test set); then
 
-Each analog layer's input full scale and its per-column ADC calibration are set from the
-*training* data propagated through the ideal network (a calibration set, never the test
-set); biases are added in floating point after the digital rescale.
+* :func:`evaluate_accuracy` gives one report: the ideal and quantised paths, the analog
+  path with ideal devices (the circuit alone) and with PCM statistics at one time;
+* :func:`accuracy_over_time` gives the analog accuracy at several times after
+  programming over several device seeds (mean ± std), beside the deterministic ideal and
+  quantised paths.
+
+Classification accuracy is the arg-max of the first graph output against the labels.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from aimc.system.array.layer import AnalogLayer, ArrayConfig, ArrayInputError
-
-VIEWS = {"Flatten", "Reshape", "Identity", "Dropout", "Squeeze", "Unsqueeze"}
-
-
-@dataclass
-class _Step:
-    kind: str                     # "fc" | "relu" | "bias" | "scale" (Gemm alpha)
-    layer: str = ""
-    bias: np.ndarray | None = None
-
-
-def _plan(path: Path) -> tuple[list[_Step], dict[str, np.ndarray]]:
-    """Sequential plan of an MLP graph and its FC weight matrices (from the import)."""
-    import onnx
-    from aimc.system.networks.onnx_import import load_onnx
-    from onnx import numpy_helper
-
-    net = load_onnx(path)
-    fcs = [layer for layer in net.layers if layer.kind == "fc"]
-    others = [layer for layer in net.layers if layer.kind not in ("fc", "eltwise", "reshape")]
-    model = onnx.load(str(path))
-    const = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    steps: list[_Step] = []
-    bad = []
-    k = 0
-    for node in model.graph.node:
-        op = node.op_type
-        if op in ("Gemm", "MatMul"):
-            layer = fcs[k]
-            k += 1
-            if layer.weights is None:
-                raise ArrayInputError(f"layer {layer.name!r}: the ONNX file stores no weights "
-                                      "for it (the array needs real weights)")
-            steps.append(_Step("fc", layer.name))
-            alpha = next((a.f for a in node.attribute if a.name == "alpha"), 1.0)
-            if op == "Gemm" and alpha != 1.0:   # Y = alpha·A·B + beta·C
-                steps.append(_Step("scale", bias=np.array(alpha)))
-            if op == "Gemm" and len(node.input) > 2 and node.input[2] in const:
-                beta = next((a.f for a in node.attribute if a.name == "beta"), 1.0)
-                steps.append(_Step("bias", bias=beta * const[node.input[2]].astype(float)))
-        elif op == "Add" and any(i in const for i in node.input):
-            c = next(i for i in node.input if i in const)
-            steps.append(_Step("bias", bias=const[c].astype(float).ravel()))
-        elif op == "Relu":
-            steps.append(_Step("relu"))
-        elif op in VIEWS or op == "Softmax":
-            continue
-        else:
-            bad.append(f"{op} (node {node.name!r})")
-    if bad or others:
-        names = bad or [f"{layer.kind} (layer {layer.name!r})" for layer in others]
-        raise ArrayInputError("unsupported layer type(s) for the array simulator: "
-                              + ", ".join(names) + "; it runs MLPs (Gemm/MatMul, bias Add, "
-                              "Relu, Flatten/Reshape, Softmax)")
-    return steps, {layer.name: np.asarray(layer.weights, float) for layer in fcs}
+from aimc.system.array.executor import NetworkExecutor, RunResult
+from aimc.system.array.layer import ArrayConfig
 
 
 @dataclass
@@ -104,85 +48,35 @@ class AccuracyReport:
     config: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
         return asdict(self)
 
 
-class AnalogNetwork:
-    """An MLP from an ONNX file on analog tiles."""
-
-    def __init__(self, onnx_path: str | Path, config: ArrayConfig | None = None,
-                 tile_model: Any = None) -> None:
-        self.path = Path(onnx_path)
-        self.config = config or ArrayConfig()
-        self.steps, self.weights = _plan(self.path)
-        self.tile_model = tile_model
-        self.layers: dict[str, AnalogLayer] = {}
-
-    def build(self, x_cal: np.ndarray) -> AnalogNetwork:
-        """Map every FC layer onto tiles; calibrate on the ideal activations of x_cal."""
-        h = np.asarray(x_cal, float)
-        for st in self.steps:
-            if st.kind == "fc":
-                w = self.weights[st.layer]
-                if h.shape[1] != w.shape[0]:
-                    raise ArrayInputError(f"layer {st.layer!r} has {w.shape[0]} inputs, the "
-                                          f"data has {h.shape[1]} features")
-                layer = AnalogLayer(w, self.config, self.tile_model, st.layer)
-                self.tile_model = layer.tile_model
-                layer.fit_inputs(h)
-                self.layers[st.layer] = layer
-            h = self._digital(st, h, lambda lay, x: lay.ideal(x))
-        return self
-
-    def program(self, t_inference_s: float | None, seed: int) -> None:
-        for i, layer in enumerate(self.layers.values()):
-            layer.program(t_inference_s, seed + 1000 * i)
-
-    def _digital(self, st: _Step, h: np.ndarray, mvm) -> np.ndarray:
-        if st.kind == "fc":
-            return mvm(self.layers[st.layer], h)
-        if st.kind == "bias":
-            return h + st.bias
-        if st.kind == "scale":
-            return h * st.bias
-        return np.maximum(h, 0.0)
-
-    def forward(self, x: np.ndarray, path: str) -> tuple[np.ndarray, dict[str, float]]:
-        """Logits of a path ("ideal", "quantised", "analog") and the σ of each layer's
-        MVM error against the float MVM of the same inputs (% of the ADC full scale)."""
-        errs: dict[str, float] = {}
-        errs_q: dict[str, float] = {}
-
-        def mvm(layer: AnalogLayer, h: np.ndarray) -> np.ndarray:
-            y_ideal = layer.ideal(h)
-            if path == "ideal":
-                return y_ideal
-            y = layer.quantised(h) if path == "quantised" else layer.analog(h)
-            fs = layer.full_scale()
-            errs[layer.name] = float(np.std((y - y_ideal) / fs) * 100)
-            errs_q[layer.name] = float(np.std((y - layer.exact_quantised(h)) / fs) * 100)
-            return y
-
-        h = np.asarray(x, float)
-        for st in self.steps:
-            h = self._digital(st, h, mvm)
-        self.last_errs_vs_quantised = errs_q
-        return h, errs
-
-    def notes(self) -> list[str]:
-        out: list[str] = []
-        for layer in self.layers.values():
-            out += [f"{layer.name}: {n}" for n in layer.notes_ if f"{layer.name}: {n}" not in out]
-        return out
+def _accuracy(out: np.ndarray, y: np.ndarray) -> float:
+    out = out.reshape(len(out), -1)
+    return float(np.mean(np.argmax(out, axis=1) == np.asarray(y).ravel()))
 
 
-def evaluate_accuracy(onnx_path: str | Path, x_cal: np.ndarray, x_test: np.ndarray,
+def _path_result(r: RunResult, y: np.ndarray) -> PathResult:
+    return PathResult(_accuracy(r.output, y),
+                      {k: e.vs_float_pct_fs for k, e in r.mvm_error.items()},
+                      {k: e.vs_quantised_pct_fs for k, e in r.mvm_error.items()}, r.seconds)
+
+
+def build_executor(network: str | Path | Any, x_cal: np.ndarray, config: ArrayConfig | None = None,
+                   tile_model: Any = None, placement: Any = None) -> NetworkExecutor:
+    """An executor of ``network`` (ONNX file, ModelProto or executor) calibrated on x_cal."""
+    if isinstance(network, NetworkExecutor):
+        ex = network
+    else:
+        ex = NetworkExecutor(network, placement=placement, array=config, tile_model=tile_model)
+    return ex.calibrate(x_cal) if not ex.calibrated else ex
+
+
+def evaluate_accuracy(onnx_path: str | Path | Any, x_cal: np.ndarray, x_test: np.ndarray,
                       y_test: np.ndarray, config: ArrayConfig | None = None,
                       tile_model: Any = None, t_inference_s: float | None = 3600.0,
                       seed: int = 0, tile_name: str = "",
-                      blas_threads: int | None = 1) -> AccuracyReport:
+                      blas_threads: int | None = 1, placement: Any = None) -> AccuracyReport:
     """Accuracy of the four paths on (x_test, y_test).
 
     ``blas_threads``: BLAS threads during the run (default 1: the matmuls here are small,
@@ -191,30 +85,115 @@ def evaluate_accuracy(onnx_path: str | Path, x_cal: np.ndarray, x_test: np.ndarr
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=blas_threads, user_api="blas"):
-        return _evaluate(onnx_path, x_cal, x_test, y_test, config, tile_model,
-                         t_inference_s, seed, tile_name)
-
-
-def _evaluate(onnx_path, x_cal, x_test, y_test, config, tile_model, t_inference_s, seed,
-              tile_name) -> AccuracyReport:
-    net = AnalogNetwork(onnx_path, config, tile_model).build(x_cal)
-    res = {}
-    for name, path, t in (("ideal", "ideal", None), ("quantised", "quantised", None),
-                          ("analog_ideal_devices", "analog", None),
-                          ("analog", "analog", t_inference_s)):
-        if path == "analog":
-            net.program(t, seed)
-        t0 = time.perf_counter()
-        logits, errs = net.forward(x_test, path)
-        acc = float(np.mean(np.argmax(logits, axis=1) == np.asarray(y_test)))
-        res[name] = PathResult(acc, errs, dict(getattr(net, "last_errs_vs_quantised", {})),
-                               time.perf_counter() - t0)
-    from dataclasses import asdict
-
-    cfg = asdict(net.config)
-    return AccuracyReport(net.path.stem, int(len(y_test)), t_inference_s, res["ideal"],
+        ex = build_executor(onnx_path, x_cal, config, tile_model, placement)
+        res = {"ideal": _path_result(ex.run(x_test, "ideal"), y_test),
+               "quantised": _path_result(ex.run(x_test, "quantised"), y_test),
+               "analog_ideal_devices": _path_result(
+                   ex.run(x_test, "analog", t_s=None, seed=seed), y_test),
+               "analog": _path_result(ex.run(x_test, "analog", t_s=t_inference_s, seed=seed),
+                                      y_test)}
+    return AccuracyReport(ex.name, int(len(y_test)), t_inference_s, res["ideal"],
                           res["quantised"], res["analog_ideal_devices"], res["analog"],
-                          tile_name, net.notes(), cfg)
+                          tile_name, ex.notes(), asdict(ex.array))
+
+
+@dataclass
+class TimeStudy:
+    """Accuracy per path; the analog path per time after programming over device seeds."""
+
+    network: str
+    n_test: int
+    times_s: list[float]
+    device_seeds: list[int]
+    ideal: float
+    quantised: float
+    #: analog accuracy per time: one value per device seed
+    analog: dict[float, list[float]]
+    #: MVM error σ (% of the ADC full scale) per layer against the exact quantised product:
+    #: the quantised path, and the analog path (mean over seeds) per time
+    mvm_err_quantised: dict[str, float]
+    mvm_err_analog: dict[float, dict[str, float]]
+    seconds: dict[str, float]
+    targets: dict[str, str]
+    n_tiles: int
+    notes: list[str]
+
+    def analog_mean_std(self, t_s: float) -> tuple[float, float]:
+        v = np.asarray(self.analog[t_s])
+        return float(v.mean()), float(v.std(ddof=1) if v.size > 1 else 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["analog"] = {f"{t:g}": {"values": v, "mean": self.analog_mean_std(t)[0],
+                                  "std": self.analog_mean_std(t)[1]}
+                       for t, v in self.analog.items()}
+        d["mvm_err_analog"] = {f"{t:g}": v for t, v in self.mvm_err_analog.items()}
+        return d
+
+
+def accuracy_over_time(ex: NetworkExecutor, x_test: np.ndarray, y_test: np.ndarray,
+                       times_s: list[float], device_seeds: list[int],
+                       progress: bool = False) -> TimeStudy:
+    """Ideal and quantised accuracy once; analog accuracy at every time over every seed.
+    ``ex`` must be calibrated."""
+    if not times_s or not device_seeds:
+        raise ValueError("give at least one time after programming and one device seed")
+    if any(not np.isfinite(t) or t < 0 for t in times_s):
+        raise ValueError(f"times after programming must be >= 0 s, got {times_s}")
+    r_id = ex.run(x_test, "ideal")
+    r_q = ex.run(x_test, "quantised")
+    analog: dict[float, list[float]] = {}
+    errs: dict[float, dict[str, list[float]]] = {}
+    secs = {"ideal": r_id.seconds, "quantised": r_q.seconds, "analog": 0.0}
+    jobs = [(t, s) for t in times_s for s in device_seeds]
+    it = jobs
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(jobs, desc=f"{ex.name} analog", unit="run", leave=False)
+    for t, s in it:
+        r = ex.run(x_test, "analog", t_s=t, seed=s)
+        secs["analog"] += r.seconds
+        analog.setdefault(t, []).append(_accuracy(r.output, y_test))
+        for k, e in r.mvm_error.items():
+            errs.setdefault(t, {}).setdefault(k, []).append(e.vs_quantised_pct_fs)
+    return TimeStudy(ex.name, int(len(y_test)), list(times_s), list(device_seeds),
+                     _accuracy(r_id.output, y_test), _accuracy(r_q.output, y_test), analog,
+                     {k: e.vs_quantised_pct_fs for k, e in r_q.mvm_error.items()},
+                     {t: {k: float(np.mean(v)) for k, v in d.items()} for t, d in errs.items()},
+                     secs, ex.targets(), ex.n_tiles, ex.notes())
+
+
+def time_label(t_s: float) -> str:
+    for unit, s in (("year", 365 * 86400.0), ("day", 86400.0), ("h", 3600.0), ("s", 1.0)):
+        if t_s >= s:
+            v = t_s / s
+            return f"{v:g} {unit}" if unit != "year" or v == 1 else f"{v:g} years"
+    return f"{t_s:g} s"
+
+
+def study_table(st: TimeStudy) -> str:
+    lines = [f"network {st.network}: {st.n_test} test inputs, {st.n_tiles} tiles; "
+             f"{len(st.device_seeds)} device seed(s)",
+             f"{'path':36s} {'accuracy (mean ± std)':>24s}",
+             f"{'ideal (float)':36s} {st.ideal * 100:17.2f} %",
+             f"{'quantised (8b in, 4b w, ideal ADC)':36s} {st.quantised * 100:17.2f} %"]
+    for t in st.times_s:
+        m, s = st.analog_mean_std(t)
+        lines.append(f"{'analog, ' + time_label(t) + ' after programming':36s} "
+                     f"{m * 100:9.2f} ± {s * 100:4.2f} %")
+    lines.append("MVM error σ vs the exact quantised product, % of ADC full scale: "
+                 + ", ".join(f"{k} {v:.2f}" for k, v in st.mvm_err_quantised.items())
+                 + " (quantised)")
+    for t, d in st.mvm_err_analog.items():
+        lines.append(f"  analog at {time_label(t)}: "
+                     + ", ".join(f"{k} {v:.2f}" for k, v in d.items()))
+    digital = sorted(k for k, v in st.targets.items() if v != "ima")
+    if digital:
+        lines.append("digital 8-bit layers (not on tiles): " + ", ".join(digital))
+    for n in st.notes:
+        lines.append(f"note: {n}")
+    return "\n".join(lines)
 
 
 def report_table(r: AccuracyReport) -> str:

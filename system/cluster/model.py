@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from aimc.system.array.mapping import groups_per_matrix
 from aimc.system.cluster import cores as sw
 from aimc.system.cluster.config import ClusterConfig
 from aimc.system.cluster.dwa import dwa_bytes, dwa_cycles
@@ -181,17 +182,7 @@ def layer_target(layer: Layer, cfg: ClusterConfig) -> str:
 
 def groups_per_job(layer: Layer, cfg: ClusterConfig) -> int:
     """Groups packed block-diagonally into one job (c_job for depth-wise, Sec. V-C)."""
-    g = layer.groups
-    if g == 1:
-        return 1
-    if layer.kind == DWCONV:
-        want = min(cfg.ima.c_job, g)
-    else:  # grouped conv: as many groups as fit one crossbar
-        want = max(1, min(cfg.ima.size // max(1, layer.xbar_rows),
-                          cfg.ima.size // max(1, layer.xbar_cols), g))
-    while g % want:
-        want -= 1
-    return want
+    return groups_per_matrix(layer, cfg.ima.size, cfg.ima.c_job)
 
 
 def ima_matrices(layer: Layer, cfg: ClusterConfig) -> list[tuple[str, int, int]]:
@@ -202,6 +193,24 @@ def ima_matrices(layer: Layer, cfg: ClusterConfig) -> list[tuple[str, int, int]]
     if n_blocks == 1:
         return [(layer.name, rows, cols)]
     return [(f"{layer.name}_g{b}", rows, cols) for b in range(n_blocks)]
+
+
+@dataclass
+class ClusterPlacement:
+    """The cluster's layer -> target mapping in the form the network executor takes
+    (:class:`aimc.system.array.mapping.Placement`)."""
+
+    config: ClusterConfig
+
+    @property
+    def tile_size(self) -> int:
+        return self.config.ima.size
+
+    def target(self, layer: Layer) -> str:
+        return layer_target(layer, self.config)
+
+    def groups_per_matrix(self, layer: Layer) -> int:
+        return groups_per_job(layer, self.config)
 
 
 def pack_network(net: Network, cfg: ClusterConfig) -> PackResult | None:

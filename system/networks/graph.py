@@ -46,6 +46,8 @@ class Layer:
     moves_data: bool = False
     #: optional weight matrix in crossbar orientation (rows = cin/groups*kh*kw, cols = cout)
     weights: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: the ONNX node the layer was imported from ("" for built-in networks)
+    node: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -153,7 +153,10 @@ def load_onnx(path: str | Path, name: str | None = None) -> Network:
     return from_model(model, name or p.stem)
 
 
-def from_model(model, name: str = "onnx") -> Network:
+def from_model(model, name: str = "onnx", allow_empty: bool = False) -> Network:
+    """The layer IR of an ONNX ModelProto. ``allow_empty``: a graph with no layer the
+    cluster models (e.g. only element-wise operators) gives an empty network instead of
+    an error (the network executor runs such graphs digitally)."""
     import onnx
     from onnx import numpy_helper
 
@@ -224,6 +227,7 @@ def from_model(model, name: str = "onnx") -> Network:
         return [x for x in node.input if x and x not in const]
 
     def add_layer(node, layer: Layer) -> None:
+        layer.node = node.name
         layers.append(layer)
         by_layer[layer.name] = layer
         for o in node.output:
@@ -333,7 +337,7 @@ def from_model(model, name: str = "onnx") -> Network:
                 producer[o] = "input"
     if unsupported:
         raise UnsupportedOperatorError(unsupported)
-    if not layers:
+    if not layers and not allow_empty:
         raise OnnxImportError("the ONNX graph has no layer the cluster can run")
     x0 = graph_inputs[0]
     s0 = [d if isinstance(d, int) else 1 for d in _dims(x0)]

@@ -6,8 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from aimc.system.array.accuracy import AnalogNetwork
-from aimc.system.array.layer import ArrayInputError
+from aimc.system.array.executor import NetworkExecutor
 from aimc.system.cli import main
 from array_helpers import one_blas_thread, tile_model, tile_path  # noqa: F401
 
@@ -34,9 +33,9 @@ def test_digits_mlp_accuracy_through_the_cli(capsys, tmp_path):
     e_circ = d["analog_ideal_devices"]["mvm_err_pct_fs"]["fc1"]
     assert d["analog"]["mvm_err_pct_fs"]["fc1"] > e_circ > 0
     # the ONNX import's weights are the trained ones (crossbar orientation 64 x 128)
-    net = AnalogNetwork(onnx_file, tile_model=tile_model())
-    assert net.weights["fc1"].shape == (64, 128) and net.weights["fc2"].shape == (128, 10)
-    assert [s.kind for s in net.steps] == ["fc", "bias", "relu", "fc", "bias"]
+    ex = NetworkExecutor(onnx_file, tile_model=tile_model())
+    assert [m.w.shape for m in ex.mvms.values()] == [(64, 128), (128, 10)]
+    assert ex.tiles == {"fc1": 1, "fc2": 1}
 
 
 def test_device_seed_keeps_the_network(capsys, tmp_path):
@@ -71,23 +70,22 @@ def test_device_seed_keeps_the_network(capsys, tmp_path):
     assert any(not np.array_equal(w1[k], w3[k]) for k in w1)
 
 
-def test_unsupported_layers_and_missing_tile_model(tmp_path, capsys):
+def test_unsupported_operator_and_missing_tile_model(tmp_path, capsys):
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from aimc.system.networks.onnx_import import UnsupportedOperatorError
+    from onnx import TensorProto, helper
 
-    w = numpy_helper.from_array(np.ones((4, 1, 3, 3), np.float32), "w")
-    g = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], name="conv0")], "c",
-                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 6, 6])],
-                          [w])
-    path = tmp_path / "conv.onnx"
+    g = helper.make_graph([helper.make_node("Tanh", ["x"], ["y"], name="tanh0")], "t",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    path = tmp_path / "tanh.onnx"
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(path))
-    with pytest.raises(ArrayInputError, match="Conv"):
-        AnalogNetwork(path, tile_model=tile_model())
+    with pytest.raises(UnsupportedOperatorError, match="Tanh .node 'tanh0'"):
+        NetworkExecutor(path, tile_model=tile_model())
     assert main(["accuracy", "digits-mlp", "--tile", str(tmp_path / "none.h5")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["accuracy", str(path), "--tile", str(tile_path())]) == 2
-    assert "unsupported layer type" in capsys.readouterr().err
+    assert "Tanh (node 'tanh0')" in capsys.readouterr().err
 
 
 def test_eval_tile_hook_uses_the_tile_model(capsys):
