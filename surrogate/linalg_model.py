@@ -196,7 +196,8 @@ def _merge(mat: sp.csc_matrix, target: np.ndarray, keep: np.ndarray) -> sp.csc_m
 @dataclass
 class SurrogateSolve:
     """Result of the model: ``x``, amplifier outputs ``u_v``, ``lambda_min`` of the loop
-    matrix, fitted ``t_settle_s``, rails' static ``power_w``, ``energy_j``."""
+    matrix, fitted ``t_settle_s``, rails' static ``power_w``, ``energy_j``; ``timings``:
+    the digital checks (SVD, eigenvalues: O(N³)) and the network solve, in s."""
 
     x: np.ndarray
     u_v: np.ndarray
@@ -207,6 +208,7 @@ class SurrogateSolve:
     power_w: float
     energy_j: float
     newton_iterations: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def _device_newton(net: _Network, cfg: LinalgConfig, rhs: np.ndarray, tol: float = 1e-12,
@@ -242,16 +244,171 @@ def _stamp(net: _Network, g: np.ndarray, n: int) -> sp.csc_matrix:
                          shape=(n, n)).tocsc()
 
 
+def _thomas(lower: np.ndarray, diag: np.ndarray, upper: np.ndarray,
+            rhs: np.ndarray) -> np.ndarray:
+    """Tridiagonal solves of many lines at once (axis 0: lines, axis 1: nodes);
+    ``lower[:, k]`` couples node k to k-1, ``upper[:, k]`` node k to k+1."""
+    n = diag.shape[1]
+    c = np.empty_like(diag)
+    d = np.empty_like(rhs)
+    c[:, 0] = upper[:, 0] / diag[:, 0]
+    d[:, 0] = rhs[:, 0] / diag[:, 0]
+    for k in range(1, n):
+        m = diag[:, k] - lower[:, k] * c[:, k - 1]
+        c[:, k] = upper[:, k] / m
+        d[:, k] = (rhs[:, k] - lower[:, k] * d[:, k - 1]) / m
+    x = np.empty_like(rhs)
+    x[:, -1] = d[:, -1]
+    for k in range(n - 2, -1, -1):
+        x[:, k] = d[:, k] - c[:, k] * x[:, k + 1]
+    return x
+
+
+class WireRelaxation:
+    """Closed-loop solver with wire resistance for large N (linear cells): the same
+    network as the sparse MNA, solved by alternating exact line solves (every driven
+    line given the sense lines' voltages, then every sense line given the driven
+    lines'; batched Thomas algorithm) inside a fixed-Jacobian outer iteration on the
+    amplifier outputs. O(N²) memory and per sweep, where the sparse LU of a 2-D
+    crossbar mesh grows as N³ (7 s at 256, 80 s and 1.5 GB at 512 on this machine).
+    Converges when the IR drop is a small correction (r_wire·N·g_max ≪ 1)."""
+
+    def __init__(self, a: np.ndarray, cfg: LinalgConfig, g_unit: float) -> None:
+        self.cfg = cfg
+        n = a.shape[0]
+        pos, neg = np.clip(a, 0, None), np.clip(-a, 0, None)
+        self.two = cfg.two_arrays and bool(np.any(neg > 0))
+        if self.two:
+            g = np.empty((2 * n, n))
+            g[0::2], g[1::2] = pos.T, neg.T
+        else:
+            g = pos.T.copy()
+        self.g = g * g_unit                       # (rp, n): driven line r, sense line c
+        self.n = n
+        op = cfg.opamp
+        self.gain = op.gain
+        self.vos = op.offset_v
+        # ideal-wire Jacobian of the sense currents w.r.t. u (driven sources and the
+        # virtual-ground term), used as the fixed outer Jacobian
+        a_ = self.gain
+        kap = a_ / (a_ + 2)
+        ss = self.g.sum(axis=0)
+        jac = self.g[0::2].T.copy() if self.two else self.g.T.copy()
+        if self.two:
+            jac -= kap * self.g[1::2].T
+        jac += np.diag(ss) / a_
+        self.lu = _lu(jac)
+
+    def _sources(self, u: np.ndarray) -> np.ndarray:
+        if not self.two:
+            return u
+        a_ = self.gain
+        un = (2 * a_ * self.vos - a_ * u) / (2 + a_)
+        out = np.empty(2 * self.n)
+        out[0::2], out[1::2] = u, un
+        return out
+
+    def sense_currents(self, u: np.ndarray, state: dict, tol: float) -> np.ndarray:
+        """Current from the crossbar into each sense node for amplifier outputs u."""
+        cfg = self.cfg
+        g = self.g
+        rp, n = g.shape
+        src = self._sources(u)
+        vs = self.vos - u / self.gain                 # sense nodes (amplifier equation)
+        rw, cw, rd = cfg.r_wire_row_ohm, cfg.r_wire_col_ohm, cfg.r_driver_ohm
+        col = state.get("col")
+        if col is None:
+            col = np.broadcast_to(vs, (rp, n)).copy()
+        row = state.get("row")
+        for _ in range(500):
+            # driven lines given the sense-line voltages
+            if rw > 0:
+                gw = 1.0 / rw
+                g0 = 1.0 / (rw + rd)
+                lower = np.full((rp, n), -gw)
+                upper = np.full((rp, n), -gw)
+                upper[:, -1] = 0.0
+                diag = g + 2 * gw
+                diag[:, 0] += g0 - gw
+                diag[:, -1] -= gw
+                lower[:, 0] = 0.0
+                rhs = g * col
+                rhs[:, 0] += g0 * src
+                new_row = _thomas(lower, diag, upper, rhs)
+            elif rd > 0:
+                v = (src / rd + (g * col).sum(axis=1)) / (1 / rd + g.sum(axis=1))
+                new_row = np.repeat(v[:, None], n, axis=1)
+            else:
+                new_row = np.repeat(src[:, None], n, axis=1)
+            # sense lines given the driven-line voltages (transposed: lines on axis 0)
+            if cw > 0:
+                gw = 1.0 / cw
+                gt = g.T
+                lower = np.full((n, rp), -gw)
+                upper = np.full((n, rp), -gw)
+                lower[:, 0] = 0.0
+                diag = gt + 2 * gw
+                diag[:, 0] -= gw
+                rhs = gt * new_row.T
+                rhs[:, -1] += gw * vs
+                upper[:, -1] = 0.0
+                new_col = _thomas(lower, diag, upper, rhs).T
+            else:
+                new_col = np.broadcast_to(vs, (rp, n)).copy()
+            scale = max(float(np.max(np.abs(new_row))), 1e-30)
+            done = (row is not None and np.max(np.abs(new_row - row)) <= tol * scale
+                    and np.max(np.abs(new_col - col)) <= tol * scale)
+            row, col = new_row, new_col
+            if done:
+                break
+        else:
+            raise RuntimeError("wire relaxation did not converge (IR drop too large for "
+                               "this method: use the sparse solve)")
+        state["row"], state["col"] = row, col
+        if cw > 0:
+            return (col[-1] - vs) / cw
+        return (g * (row - vs[None, :])).sum(axis=0)
+
+    def solve_outputs(self, i_b: np.ndarray, tol: float = 1e-13,
+                      max_outer: int = 200) -> tuple[np.ndarray, int]:
+        """Amplifier outputs u with the sense currents equal to the drawn ``i_b``."""
+        u = _lu_solve(self.lu, i_b)
+        state: dict = {}
+        for it in range(1, max_outer + 1):
+            i = self.sense_currents(u, state, tol * 1e-2)
+            du = _lu_solve(self.lu, i_b - i)
+            u = u + du
+            if np.max(np.abs(du)) <= tol * max(float(np.max(np.abs(u))), 1e-30):
+                return u, it
+        raise RuntimeError("outer iteration of the wire relaxation did not converge")
+
+
+def _lu(m: np.ndarray):
+    import scipy.linalg as sla
+
+    return sla.lu_factor(m)
+
+
+def _lu_solve(lu, b: np.ndarray) -> np.ndarray:
+    import scipy.linalg as sla
+
+    return sla.lu_solve(lu, b)
+
+
 @dataclass
 class LinalgModel:
     """Surrogate of the closed-loop solver and eigenvector circuits.
 
-    ``cfg``: the circuit (as for SPICE). Fitted state: ``settle_coef_`` per array count
-    (1 or 2), default 1.0 (the single-pole formula, i.e. *predicted*) until
-    :meth:`fit` is called with SPICE transients.
+    ``cfg``: the circuit (as for SPICE). ``method``: ``"sparse"`` (exact MNA + sparse
+    LU, any device), ``"relax"`` (:class:`WireRelaxation`, linear cells), ``"auto"``
+    (relaxation above ``relax_above_n`` with wires and linear cells). Fitted state:
+    ``settle_coef_`` per array count (1 or 2), default 1.0 (the single-pole formula,
+    i.e. *predicted*) until :meth:`fit` is called with SPICE transients.
     """
 
     cfg: LinalgConfig = field(default_factory=LinalgConfig)
+    method: str = "auto"              # "sparse" (MNA + LU), "relax" (wires), "auto"
+    relax_above_n: int = 128
     settle_coef_: dict[int, float] = field(default_factory=lambda: {1: 1.0, 2: 1.0})
     fit_rms_rel_: dict[int, float] = field(default_factory=dict)
 
@@ -279,6 +436,16 @@ class LinalgModel:
                         ) -> tuple[np.ndarray, float, int]:
         """Amplifier outputs (V), rails' static power (W), Newton iterations."""
         cfg = self.cfg
+        wires = cfg.r_wire_row_ohm > 0 or cfg.r_wire_col_ohm > 0
+        use_relax = self.method == "relax" or (
+            self.method == "auto" and wires and cfg.device == "linear"
+            and a.shape[0] > self.relax_above_n)
+        if use_relax:
+            if cfg.device != "linear":
+                raise ValueError("the wire relaxation handles linear cells only")
+            wr = WireRelaxation(a, cfg, mapping.g_unit_s)
+            u, its = wr.solve_outputs(b * mapping.i_unit_a)
+            return u, self._static_power(a, u, mapping), its
         net = _build(a, cfg, mapping.g_unit_s, "solve", linear_cells=cfg.device == "linear")
         rhs = net.rhs_static.copy()
         # a current i_unit·b drawn from each sense line
@@ -310,18 +477,24 @@ class LinalgModel:
 
     def solve(self, a, b, x_range: float | None = None) -> SurrogateSolve:
         """The solver's steady state (exact network) + fitted settling time and energy."""
+        import time
+
         cfg = self.cfg
+        t0 = time.perf_counter()
         a = check_matrix(a, cfg.two_arrays)
         b = check_vector(b, a.shape[0])
         cond = check_nonsingular(a)
         lam = check_stability(a)
         mp = mapping_for(a, b, cfg, x_range)
+        t1 = time.perf_counter()
         u, p, its = self.network_outputs(a, b, mp)
+        t2 = time.perf_counter()
         arrays = 2 if cfg.two_arrays and np.any(a < 0) else 1
         ts = (self.settle_coef_.get(arrays, 1.0) * self.t_settle_formula(lam)
               if not cfg.opamp.ideal else 0.0)
         return SurrogateSolve(u * mp.x_per_volt, u, mp, lam, cond, ts, p,
-                              p * ts if np.isfinite(p) else float("nan"), its)
+                              p * ts if np.isfinite(p) else float("nan"), its,
+                              {"checks_s": t1 - t0, "network_s": t2 - t1})
 
     # -- eigenvectors ----------------------------------------------------------------
     def effective_matrix(self, h: np.ndarray, g_unit: float, lam_set: float,

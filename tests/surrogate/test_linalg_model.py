@@ -78,3 +78,20 @@ def test_fitted_settling_time_predicts_a_held_out_transient():
     b = la.slowest_mode_rhs(a)
     held = la.solve(a, b, cfg, transient=True)
     assert model.solve(a, b).t_settle_s == pytest.approx(held.t_settle_s, rel=0.15)
+
+
+@pytest.mark.parametrize("kw", [
+    dict(r_wire_row_ohm=1.0, r_wire_col_ohm=1.0),
+    dict(r_wire_col_ohm=3.0, r_driver_ohm=200.0),
+    dict(r_wire_row_ohm=1.0, r_wire_col_ohm=0.5, r_driver_ohm=50.0, two_arrays=True),
+], ids=["both-wires", "col-wire+driver", "two-arrays"])
+def test_wire_relaxation_equals_the_sparse_network_solve(kw):
+    # the large-N method (alternating line solves) against the exact sparse LU
+    rng = np.random.default_rng(3)
+    n = 40
+    a = _matrix(n, rng, signed=kw.get("two_arrays", False))
+    b = rng.uniform(-1, 1, n)
+    cfg = la.LinalgConfig(opamp=OpAmp(dc_gain=3e3, offset_v=1e-3), **kw)
+    exact = LinalgModel(cfg, method="sparse").solve(a, b).u_v
+    relax = LinalgModel(cfg, method="relax").solve(a, b).u_v
+    assert np.max(np.abs(relax - exact)) < 1e-10 * np.max(np.abs(exact))
