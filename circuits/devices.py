@@ -192,7 +192,11 @@ class PcmDevice:
         v = f"V({n_plus},{n_minus})"
         c = _num(ARG_CLAMP)
         x = f"min(max({v}/{_num(self.v0_v)},-{c}),{c})"
-        y = f"min(max({v}/{_num(self.v_s_v)},-{c}),{c})"
+        # tanh needs no clamp in SPICE: tanh(y) is exactly ±1.0 in double precision
+        # for |y| > 19.1, so the clamped and unclamped values are the same numbers,
+        # and each min/max costs ngspice as much as the rest of the expression
+        # (its derivative trees are evaluated per node per Newton iteration).
+        y = f"{v}/{_num(self.v_s_v)}"
         return f"{_num(g * self.v0_v)}*sinh({x})*(1+{_num(self.asym)}*tanh({y}))"
 
     def spice(self, name: str, n_plus: str, n_minus: str, g_s: float) -> str:

@@ -10,7 +10,11 @@ another binding (InSpice, plain ctypes) touches this file only. Handled here
 * PySpice's ``Plot`` fetches every vector of a result; we read only the saved
   vectors, straight from ``ngGet_Vec_Info`` (no NumPy-2 scalar pitfalls either).
 * Simulations run in ngspice's background thread so that a per-simulation timeout
-  can halt them; ngspice's own error text is raised as a typed exception.
+  can halt them. The caller sleeps on an event that ngspice's own
+  ``BGThreadRunning`` callback sets when the thread exits (no polling: the wait
+  costs no CPU and ends the moment the result is there); ngspice's own error text
+  is raised as a typed exception. The callback's flag is ngspice's ``fl_exited``
+  (``sharedspice.c``): False when the thread starts, True when it has finished.
 """
 
 from __future__ import annotations
@@ -180,13 +184,20 @@ class Engine:
         NgSpiceShared.LIBRARY_PATH = lib
         # PySpice 1.5's callback returns None where ngspice expects an int, which
         # prints "Exception ignored from cffi callback" on every background run.
-        def _bg_running(is_running, ngspice_id, user_data):  # noqa: ARG001
-            ffi.from_handle(user_data)._is_running = bool(is_running)
+        # ngspice passes fl_exited: True once the background thread has finished.
+        def _bg_running(exited, ngspice_id, user_data):  # noqa: ARG001
+            obj = ffi.from_handle(user_data)
+            obj._is_running = not exited
+            done = getattr(obj, "_aimc_done", None)
+            if exited and done is not None:
+                done.set()
             return 0
 
         NgSpiceShared._background_thread_running = staticmethod(_bg_running)
         self._ffi = ffi
+        self._done = threading.Event()
         self._shared = NgSpiceShared.new_instance()
+        self._shared._aimc_done = self._done
         self._lib = self._shared._ngspice_shared
         self._lock = threading.Lock()
         self.version = self._shared.ngspice_version
@@ -244,29 +255,18 @@ class Engine:
                 raise_for(errs or [self._log()], "load")
 
             self._clear()
-            plot_before = self._cur_plot_name()
+            self._done.clear()
             t1 = time.perf_counter()
             self._command("bg_run")
-            # wait for the background thread to start, then to finish
-            deadline = t1 + timeout_s
-            time.sleep(0.0002)
-            # The thread can start later than the sleep above (seen on the first run of
-            # a busy process): wait until it runs or has made its plot (at most 2 s).
-            start_by = time.perf_counter() + 2.0
-            while (not self._lib.ngSpice_running() and self._cur_plot_name() == plot_before
-                   and time.perf_counter() < start_by):
-                time.sleep(0.0002)
-            while self._lib.ngSpice_running():
-                if time.perf_counter() > deadline:
-                    self._command("bg_halt")
-                    while self._lib.ngSpice_running():
-                        time.sleep(0.001)
-                    self._reset()
-                    raise SpiceTimeoutError(
-                        f"simulation exceeded its timeout of {timeout_s:g} s and was halted",
-                        self._log()[-2000:],
-                    )
-                time.sleep(0.0005)
+            # sleep until ngspice's thread reports that it has exited (or time out)
+            if not self._done.wait(timeout_s):
+                self._command("bg_halt")
+                self._done.wait(30.0)
+                self._reset()
+                raise SpiceTimeoutError(
+                    f"simulation exceeded its timeout of {timeout_s:g} s and was halted",
+                    self._log()[-2000:],
+                )
             sim_s = time.perf_counter() - t1
             errs = self._errors()
             if errs:
@@ -286,10 +286,6 @@ class Engine:
                 )
             self.runs += 1
             return SimResult(out, sim_s, load_s, self._log())
-
-    def _cur_plot_name(self) -> str:
-        cur = self._lib.ngSpice_CurPlot()
-        return "" if cur == self._ffi.NULL else self._ffi.string(cur).decode(errors="replace")
 
     def _circuit_loaded(self) -> bool:
         cur = self._lib.ngSpice_CurPlot()
