@@ -1,0 +1,153 @@
+"""PWM transients of a crossbar (and, with ``--tile``, of a whole DAC -> crossbar ->
+ADC tile): the current code versus the code before issue 10, side by side in one run.
+
+Each run is a fresh child process; its CPU time (getrusage of the child: ngspice
+runs in a thread of that process) is reported beside the wall time, because wall
+time on a shared machine swings 2x and more. The old path gets a wall-time budget
+(``--old-budget``); when it runs out, the simulated time it reached is reported.
+
+    python benchmarks/bench_pwm.py                       # README's 64x64 HERMES PCM 1T1R
+    python benchmarks/bench_pwm.py --size 256 --cell 1R --encoding single \\
+        --device linear --codes random8 --no-old         # 256x256 1R, 8-bit codes
+    python benchmarks/bench_pwm.py --tile --size 32 --no-old   # full tile ground truth
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from old_tree import env_for, old_tree  # noqa: E402
+
+CHILD = r"""
+import json, re, resource, sys, time
+import numpy as np
+from aimc.circuits import crossbar as xb
+from aimc.circuits.spice import SpiceTimeoutError, engine
+engine()
+a = json.loads(sys.argv[1])
+n = a["size"]
+cfg = xb.CrossbarConfig(rows=n, cols=n, encoding=a["encoding"], device=a["device"],
+                        cell=a["cell"], r_wire_row_ohm=1.0, r_wire_col_ohm=1.0)
+rng = np.random.default_rng(0)
+lo = 0.0 if a["encoding"] == "single" else -1.0
+g = xb.weights_to_conductances(rng.uniform(lo, 1, (n, n)), a["encoding"])
+if a["codes"] == "ramp":
+    codes = np.arange(n) - n // 2
+else:
+    codes = rng.integers(-127, 128, n)
+if a["encoding"] == "single":
+    codes = np.abs(codes)
+c0 = resource.getrusage(resource.RUSAGE_SELF)
+t0 = time.perf_counter()
+out = {"reached_s": None}
+try:
+    if a["tile"]:
+        from aimc.circuits.tile import TileConfig, simulate_tile
+        r = simulate_tile(TileConfig(crossbar=cfg), g, codes, timeout_s=a["budget_s"])
+        out.update(counts=r.counts.tolist(), q0=float(r.q_out_c[0]))
+    else:
+        r = xb.simulate_pwm(cfg, g, codes, timeout_s=a["budget_s"])
+        out.update(points=len(r.time_s), q0=float(r.q_out_c[0]), reached_s=float(r.time_s[-1]))
+    out["finished"] = True
+except SpiceTimeoutError as e:
+    found = re.findall(r"Reference value\s*:\s*([0-9.eE+-]+)", str(e))
+    out.update(finished=False, reached_s=float(found[-1]) if found else None)
+c1 = resource.getrusage(resource.RUSAGE_SELF)
+out.update(wall_s=time.perf_counter() - t0,
+           cpu_s=(c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime),
+           max_rss_mb=c1.ru_maxrss / 1024, window_s=float(np.max(np.abs(codes))) * 1e-9)
+print(json.dumps(out))
+"""
+
+
+def run(args: dict, shim: Path | None) -> dict:
+    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], env=env_for(shim),
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1:]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--cell", default="1T1R", choices=["1R", "1T1R"])
+    ap.add_argument("--encoding", default="hermes", choices=["single", "differential", "hermes"])
+    ap.add_argument("--device", default="pcm", choices=["linear", "pcm", "rram"])
+    ap.add_argument("--codes", default="ramp", choices=["ramp", "random8"],
+                    help="ramp: arange(-n/2, n/2) as in the README; random8: 8-bit codes")
+    ap.add_argument("--tile", action="store_true", help="full DAC -> crossbar -> ADC tile")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--budget", type=float, default=3600.0, help="wall s per new run")
+    ap.add_argument("--old-budget", type=float, default=600.0, help="wall s per old run")
+    ap.add_argument("--no-old", action="store_true", help="skip the pre-issue-10 code")
+    ap.add_argument("--json", action="store_true")
+    ns = ap.parse_args(argv)
+    base = {"size": ns.size, "cell": ns.cell, "encoding": ns.encoding, "device": ns.device,
+            "codes": ns.codes, "tile": ns.tile}
+    keep: list = []
+    shim = None if ns.no_old else old_tree(keep=keep)
+    new_runs, old_runs = [], []
+    for _ in range(ns.repeat):          # paired rounds: old and new back to back
+        new_runs.append(run({**base, "budget_s": ns.budget}, None))
+        if shim is not None:
+            old_runs.append(run({**base, "budget_s": ns.old_budget}, shim))
+    med = statistics.median
+
+    def summary(runs: list[dict]) -> dict:
+        ok = [r for r in runs if "error" not in r]
+        if not ok:
+            return {"error": runs[0].get("error") if runs else "not run"}
+        s = {k: med(r[k] for r in ok) for k in ("cpu_s", "wall_s", "max_rss_mb")}
+        s["finished"] = all(r["finished"] for r in ok)
+        s["reached_s"] = ok[0].get("reached_s")
+        s["window_s"] = ok[0].get("window_s")
+        if ok[0].get("points"):
+            s["points"] = ok[0]["points"]
+        if s["reached_s"]:
+            s["simulated_ns_per_cpu_s"] = s["reached_s"] * 1e9 / s["cpu_s"]
+        return s
+
+    out = {"case": base, "repeat": ns.repeat, "new": summary(new_runs),
+           "machine_load_1min": os.getloadavg()[0]}
+    if shim is not None:
+        out["old"] = summary(old_runs)
+        n, o = out["new"], out["old"]
+        if "simulated_ns_per_cpu_s" in n and "simulated_ns_per_cpu_s" in (o or {}):
+            out["speedup_cpu"] = n["simulated_ns_per_cpu_s"] / o["simulated_ns_per_cpu_s"]
+    if ns.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"PWM transient {ns.size}x{ns.size} {ns.encoding} {ns.device} {ns.cell}"
+              f"{' tile' if ns.tile else ''}, codes {ns.codes} (median of {ns.repeat}; "
+              f"load average {out['machine_load_1min']:.1f})")
+        for name in ("new", "old"):
+            if name in out:
+                s = out[name]
+                if "error" in s:
+                    print(f"  {name}: error {s['error']}")
+                    continue
+                reach = s.get("reached_s")
+                print(f"  {name}: cpu {s['cpu_s']:8.1f} s  wall {s['wall_s']:8.1f} s  "
+                      f"peak {s['max_rss_mb']:.0f} MB  "
+                      f"{'finished' if s['finished'] else 'timed out'}"
+                      + (f", reached {reach * 1e9:.1f} ns" if reach else ""))
+        if "speedup_cpu" in out:
+            print(f"  simulated time per CPU second, new / old: {out['speedup_cpu']:.1f}x")
+    for k in keep:
+        k.cleanup()
+    return out
+
+
+if __name__ == "__main__":
+    t = time.time()
+    main()
+    print(f"  ({time.time() - t:.0f} s)", file=sys.stderr)
