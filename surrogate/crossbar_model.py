@@ -424,6 +424,14 @@ class CompiledCrossbar:
         wcol = [acc(ws[:, :, j]) for j in range(ws.shape[2])]
         return u, (1.0, wcol, acc(fbar))
 
+    def pwm_rows(self) -> PwmRows:
+        """The model collapsed onto the logical rows for PWM drives (every row at 0 or
+        ±v_read): see :class:`PwmRows`. Computed once per compiled crossbar."""
+        cached = self.__dict__.get("_pwm_rows")
+        if cached is None:
+            cached = self.__dict__["_pwm_rows"] = _pwm_rows(self)
+        return cached
+
     def charges(self, codes: np.ndarray, t_lsb_s: float = 1e-9,
                 durations_s: np.ndarray | None = None) -> np.ndarray:
         """Integrated output charge (B, cols) under PWM (pulse of ``|code|·t_lsb`` or of
@@ -443,6 +451,104 @@ class CompiledCrossbar:
             np.broadcast_to(np.atleast_2d(np.asarray(durations_s, float)), codes.shape)
         t = np.where(codes != 0, t, 0.0)
         return np.repeat(t, 2, axis=1) if self.cfg.encoding == "hermes" else t
+
+
+# ------------------------------------------------------------------------------------
+# PWM fast evaluation: the model on logical rows that are off or at ±v_read
+# ------------------------------------------------------------------------------------
+
+@dataclass
+class PwmRows:
+    """:class:`CompiledCrossbar` for drives where every logical row is off or at ±v_read
+    (PWM), exactly, as row sums.
+
+    A logical row ``i`` with sign ``x_i`` (-1, 0, +1) adds, to each logical output,
+    ``x_i·d0[i] + |x_i|·s0[i] + f̄'·(x_i·d1[i] + |x_i|·s1[i])``, where ``f̄'`` is the
+    mean f' of the vector, ``base + Σ_active (x_i·dfd[i] + |x_i|·dfs[i])``: the
+    interpolation of the column division between its two shunt scales and the cross
+    term are both linear in f̄', so every term is a row sum of two matrices.
+
+    Under PWM (row ``i`` on during ``t_i``) the charge is therefore
+    ``[x·t, |x|·t, x·τ, |x|·τ] @ [d0; s0; d1; s1]`` with ``τ_i = ∫_0^{t_i} f̄'(t) dt``
+    (:meth:`tau`): one matmul, equal to the sum over the segments between pulse ends.
+    """
+
+    d0: np.ndarray        # (rows, cols) logical outputs, A per unit drive
+    s0: np.ndarray
+    d1: np.ndarray        # (rows, cols) x f̄'
+    s1: np.ndarray
+    dfd: np.ndarray       # (rows,) contribution of an active row to f̄' (odd part)
+    dfs: np.ndarray       # (rows,) (even part)
+    base: float           # f̄' with every row off
+
+    @property
+    def stacked(self) -> np.ndarray:
+        """(4·rows, cols): [d0; s0; d1; s1]."""
+        return np.concatenate([self.d0, self.s0, self.d1, self.s1], axis=0)
+
+    def fbar(self, signs: np.ndarray) -> np.ndarray:
+        """f̄' (B,) of drive vectors of signs (B, rows) (the exact path's per-segment f̄')."""
+        s = np.asarray(signs, float)
+        return self.base + s @ self.dfd + np.abs(s) @ self.dfs
+
+    def currents(self, signs: np.ndarray) -> np.ndarray:
+        """Logical output currents (B, cols) for drive signs (B, rows) in {-1, 0, 1}."""
+        s = np.asarray(signs, float)
+        a = np.abs(s)
+        fb = self.fbar(s)[:, None]
+        return s @ self.d0 + a @ self.s0 + fb * (s @ self.d1 + a @ self.s1)
+
+    def tau(self, mags: np.ndarray, signs: np.ndarray, n_levels: int
+            ) -> tuple[np.ndarray, np.ndarray]:
+        """τ (B, rows) in LSB units, Σ over the LSB steps a row is on of f̄' in that step,
+        for integer pulse lengths ``mags`` (B, rows) in [0, n_levels]; and f̄' (B,
+        n_levels + 1) of every step l = 1..n_levels (column 0: 0)."""
+        mags = np.asarray(mags, np.int64)
+        s = np.asarray(signs, float)
+        b, n = mags.shape
+        contrib = np.abs(s) * self.dfs[None, :]
+        if np.any(self.dfd):
+            contrib = contrib + s * self.dfd[None, :]
+        idx = (mags + (n_levels + 1) * np.arange(b)[:, None]).ravel()
+        hist = np.bincount(idx, contrib.ravel(), b * (n_levels + 1)).reshape(b, -1)
+        # rows on in step l (l = 1..n_levels) are those with mags >= l
+        on = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1]
+        fb = self.base + on
+        fb[:, 0] = 0.0
+        cum = np.cumsum(fb, axis=1)           # cum[:, l] = Σ_{k=1..l} f̄'_k
+        return np.take_along_axis(cum, mags, axis=1), fb
+
+
+def _pwm_rows(comp: CompiledCrossbar) -> PwmRows:
+    cfg = comp.cfg
+    n = cfg.rows
+    # physical rows of each logical row (HERMES: two, driven at ±u) and their drives
+    # when the logical row is on at +1 / -1: every term is a sum over physical rows
+    member = (comp._u(np.eye(n)) != 0).astype(float)             # (n, Rp)
+    dev = None if comp.linear else cfg.device_model()
+    fp0 = 0.0 if comp.linear else float(device_terms(dev, np.zeros(1))[1][0])
+    out = {}
+    for sgn in (1.0, -1.0):
+        u = comp._u(np.full((1, n), sgn))[0]                     # (Rp,)
+        if comp.linear:
+            const = u[:, None] * comp.own[0]
+            slope = np.zeros_like(const)
+            dfb = np.zeros_like(u)
+        else:
+            rows = basis(dev, u, cfg.v_read_v, comp.own.shape[1])
+            per_s = [sum(r[:, None] * m for r, m in zip(rows, own_s, strict=True))
+                     for own_s in comp.own]                     # the two shunt scales
+            f, fp, _ = device_terms(dev, comp.alpha_mean * u)
+            s0, s1 = comp.s_grid
+            # Σ_s w_s(f̄')·A_s with w linear in f̄' -> const + f̄'·slope; + f̄'·f·cross
+            slope = (per_s[1] - per_s[0]) / (s1 - s0) + f[:, None] * comp.cross
+            const = per_s[0] - s0 * (per_s[1] - per_s[0]) / (s1 - s0)
+            dfb = (fp - fp0) / u.size
+        out[sgn] = (combine_outputs(cfg, member @ const), combine_outputs(cfg, member @ slope),
+                    member @ dfb)
+    (cp, sp, fpp), (cm, sm, fpm) = out[1.0], out[-1.0]
+    return PwmRows(0.5 * (cp - cm), 0.5 * (cp + cm), 0.5 * (sp - sm), 0.5 * (sp + sm),
+                   0.5 * (fpp - fpm), 0.5 * (fpp + fpm), fp0)
 
 
 # ------------------------------------------------------------------------------------

@@ -78,6 +78,10 @@ class ArrayConfig:
     t_inference_s: float | None = None  # None: ideal devices; else time after programming
     drift_compensation: bool = True     # FACTS.md: global drift compensation
     seed: int = 0
+    fast: bool = True                   # True: the PWM charge as one matmul + a sampled
+    #                                     time-profile remainder; False: segment-exact
+    profile_points: int = 8             # samples of the current's time profile (fast)
+    batch_chunk: int = 4096             # vectors per block (bounds the temporaries)
 
     def __post_init__(self) -> None:
         for name in ("tile_rows", "tile_cols", "weight_bits", "input_bits", "output_bits"):
@@ -91,6 +95,10 @@ class ArrayConfig:
         if self.t_inference_s is not None and not (np.isfinite(self.t_inference_s)
                                                    and self.t_inference_s >= 0):
             raise ValueError(f"t_inference_s must be >= 0 s, got {self.t_inference_s!r}")
+        for name in ("profile_points", "batch_chunk"):
+            v = getattr(self, name)
+            if not isinstance(v, int | np.integer) or v < 1:
+                raise ValueError(f"ArrayConfig.{name} must be an integer >= 1, got {v!r}")
         if self.encoding not in ("differential", "hermes"):
             raise ValueError(f"encoding {self.encoding!r}: signed weights need "
                              "'differential' or 'hermes'")
@@ -396,11 +404,55 @@ class AnalogLayer:
         cur = cur.reshape(codes.shape[0], ends.size, cols).transpose(0, 2, 1)
         return cur, dt
 
-    def _tile_codes(self, tile: _Tile, compiled: Any, codes: np.ndarray,
-                    chunk: int = 16) -> np.ndarray:
+    def _tile_codes(self, tile: _Tile, compiled: Any, codes: np.ndarray) -> np.ndarray:
         """8-bit signed ADC codes (B, cols) of one tile for input codes (B, tile rows)."""
-        adc = self.tile_model.adc
         ylim = self.config.y_levels
+        count = self._tile_counts(tile, compiled, codes, self.config.fast)
+        return np.clip(np.rint(np.rint(count) * ylim / self.count_fs_), -ylim, ylim)
+
+    def _tile_counts(self, tile: _Tile, compiled: Any, codes: np.ndarray,
+                     fast: bool) -> np.ndarray:
+        """ADC counts (B, cols, float: before the counter's rounding) of one tile."""
+        if fast:
+            return self._tile_counts_fast(compiled, codes)
+        return self._tile_counts_exact(tile, compiled, codes)
+
+    def adc_counts(self, x: np.ndarray, fast: bool | None = None) -> list[np.ndarray]:
+        """Per tile, the ADC output before rounding (B, tile cols) in LSB of the 8-bit
+        output (count x y_levels / full-scale count): the fast path (``fast`` True),
+        the segment-exact path (False) or the configured one (None)."""
+        codes = self.codes(x)
+        fast = self.config.fast if fast is None else fast
+        k = self.config.y_levels / self.count_fs_
+        return [self._tile_counts(t, t.compiled, codes[:, t.r0:t.r1], fast) * k
+                for t in self.tiles_]
+
+    def _tile_counts_fast(self, compiled: Any, codes: np.ndarray) -> np.ndarray:
+        """The fast path (:mod:`aimc.system.array.pwm_fast`): the exact PWM charge of the
+        crossbar model as one matmul, the ADC's linear rate times it, plus the count's
+        remainder over the current's time profile (sampled; exact near the clamp)."""
+        from aimc.system.array.pwm_fast import FastStats, fast_counts
+
+        cfg = self.config
+        st = FastStats()
+        out = fast_counts(compiled.pwm_rows(), self.tile_model.adc, self.adc_key_, codes,
+                          cfg.t_lsb_s, cfg.x_levels, self._adc_slope(), cfg.profile_points,
+                          chunk=cfg.batch_chunk, stats=st)
+        self.n_segments_ += st.n_steps
+        self.n_clamped_ += st.n_clamped
+        return out
+
+    def _adc_slope(self) -> float:
+        if getattr(self, "_slope_key", None) != self.adc_key_:
+            self._slope = self.tile_model.adc.linear_rate(self.adc_key_)
+            self._slope_key = self.adc_key_
+        return self._slope
+
+    def _tile_counts_exact(self, tile: _Tile, compiled: Any, codes: np.ndarray,
+                           chunk: int = 16) -> np.ndarray:
+        """Segment-exact: the crossbar model's current in every segment between the
+        batch's sorted pulse ends, each converted by the ADC surrogate."""
+        adc = self.tile_model.adc
         out = np.empty((codes.shape[0], tile.c1 - tile.c0))
         imax = float(adc.i_max_[adc.keys_.index(self.adc_key_)])
         for s in range(0, codes.shape[0], chunk):
@@ -410,9 +462,7 @@ class AnalogLayer:
             if over.any():   # the CCO saturates beyond its fitted range (no data there)
                 self.n_clamped_ += int(over.sum())
                 cur = np.clip(cur, -imax, imax)
-            count = adc.count(self.adc_key_, cur, dt, policy="ignore")
-            out[s:s + chunk] = np.clip(np.rint(np.rint(count) * ylim / self.count_fs_),
-                                       -ylim, ylim)
+            out[s:s + chunk] = adc.count(self.adc_key_, cur, dt, policy="ignore")
         return out
 
     def analog(self, x: np.ndarray, return_codes: bool = False):
