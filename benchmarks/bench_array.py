@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import sys
@@ -74,6 +75,8 @@ def main() -> int:
     ap.add_argument("--repeat-exact", type=int, default=1,
                     help="paired rounds of the segment-exact path (seconds each)")
     ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--profile-points", type=int, default=ArrayConfig.profile_points,
+                    help="time-profile samples of the fast path")
     ap.add_argument("--blas-threads", type=int, default=1,
                     help="BLAS threads (default 1: fastest on a shared 2-core machine)")
     ap.add_argument("--t-inference-s", type=float, default=3600.0)
@@ -88,7 +91,8 @@ def main() -> int:
     x = rng.uniform(0, 1, (args.batch, 256)) * (rng.random((args.batch, 256)) < 0.5)
     out: dict[str, object] = {}
     with threadpool_limits(limits=args.blas_threads, user_api="blas"):
-        t_build, layer = _median(lambda: AnalogLayer(w, ArrayConfig(), tm).fit_inputs(x), 1)
+        fast_cfg = ArrayConfig(profile_points=args.profile_points)
+        t_build, layer = _median(lambda: AnalogLayer(w, fast_cfg, tm).fit_inputs(x), 1)
         exact = AnalogLayer(w, ArrayConfig(fast=False), tm).fit_inputs(x)
         layer.analog(x)                                   # warm caches (row matrices)
         t = paired({"ideal": lambda: x @ w, "analog": lambda: layer.analog(x)},
@@ -108,7 +112,9 @@ def main() -> int:
         err_dev = float(np.std((layer.analog(x) - layer.exact_quantised(x)) / fs) * 100)
         err_q = float(np.std((layer.quantised(x) - x @ w) / fs) * 100)
         clamp = layer.n_clamped_ / max(layer.n_segments_, 1)
+    out["load_average_1min"] = os.getloadavg()[0]
     out["tile_256x256_batch"] = args.batch
+    out["profile_points"] = args.profile_points
     out["build_and_calibrate_s"] = t_build
     out["ideal_matmul_s"] = t_ideal
     out["ideal_matmul_cpu_s"] = t["ideal"]["cpu_s"]
@@ -146,7 +152,8 @@ def main() -> int:
         print(json.dumps(out, indent=1))
         return 0
     print(f"256x256 tile (PCM, HERMES cells, wires), batch {args.batch}, "
-          f"{args.blas_threads} BLAS thread(s):")
+          f"{args.blas_threads} BLAS thread(s), {args.profile_points} profile samples, "
+          f"load average {out['load_average_1min']:.1f}:")
     print(f"  build + calibrate   {t_build:8.3f} s (compile once per weight tile)")
     print(f"  ideal NumPy matmul  {t_ideal * 1e3:8.3f} ms wall, "
           f"{t['ideal']['cpu_s'] * 1e3:.3f} ms CPU")

@@ -156,16 +156,19 @@ class CcoAdcSurrogate:
         f = np.sign(i) * self.frequency(key, i, policy="ignore")
         return float(np.dot(i, f) / np.dot(i, i))
 
-    def rate_remainder(self, key: str, i_a: np.ndarray, slope: float) -> np.ndarray:
+    def rate_remainder(self, key: str, i_a: np.ndarray, slope: float,
+                       peak_axis: int | None = None):
         """``sign(i)·f(min(|i|, i_max)) - slope·i`` (Hz, float32): what the count of a
         current adds beyond ``slope`` x its charge (offset, curvature, saturation at the
         fitted i_max; zero at i = 0). The same f as :meth:`frequency`, evaluated in
         float32 with in-place operations (it runs on every profile sample); a residual
-        below 1e-4 counts over the longest fitted window is left out."""
+        below 1e-4 counts over the longest fitted window is left out. With
+        ``peak_axis``, also returns max |i| along that axis."""
         n = self._index(key)
         a, b, c = (np.float32(v) for v in self.abc_[n])
         i = np.asarray(i_a, np.float32)
         x = np.abs(i)
+        peak = None if peak_axis is None else x.max(axis=peak_axis)
         np.minimum(x, np.float32(self.i_max_[n]), out=x)
         buf = x * b
         buf += 1
@@ -185,7 +188,7 @@ class CcoAdcSurrogate:
             f[zero] = 0
         np.multiply(i, np.float32(slope), out=buf)
         f -= buf
-        return f
+        return f if peak_axis is None else (f, peak)
 
     def predict(self, keys: list[str], i_in_a: np.ndarray, t_on_s: np.ndarray) -> np.ndarray:
         """scikit-learn style: the count of each (condition, DC current, duration)."""

@@ -509,14 +509,17 @@ class PwmRows:
         contrib = np.abs(s) * self.dfs[None, :]
         if np.any(self.dfd):
             contrib = contrib + s * self.dfd[None, :]
-        idx = (mags + (n_levels + 1) * np.arange(b)[:, None]).ravel()
-        hist = np.bincount(idx, contrib.ravel(), b * (n_levels + 1)).reshape(b, -1)
-        # rows on in step l (l = 1..n_levels) are those with mags >= l
-        on = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1]
-        fb = self.base + on
+        width = n_levels + 1
+        # histogram over reversed levels (column n_levels - l): the rows on in step l,
+        # those with mags >= l, are then a forward cumulative sum
+        idx = ((n_levels - mags) + width * np.arange(b)[:, None]).ravel()
+        hist = np.bincount(idx, contrib.ravel(), b * width).reshape(b, width)
+        on = np.cumsum(hist, axis=1)[:, ::-1]
+        fb = on + self.base
         fb[:, 0] = 0.0
         cum = np.cumsum(fb, axis=1)           # cum[:, l] = Σ_{k=1..l} f̄'_k
-        return np.take_along_axis(cum, mags, axis=1), fb
+        tau = cum.ravel()[(mags + width * np.arange(b)[:, None]).ravel()].reshape(b, n)
+        return tau, fb
 
 
 def _pwm_rows(comp: CompiledCrossbar) -> PwmRows:

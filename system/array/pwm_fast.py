@@ -58,7 +58,7 @@ def _f32(pr: Any) -> dict[str, np.ndarray]:
 
 
 def fast_counts(pr: Any, adc: Any, key: str, codes: np.ndarray, t_lsb_s: float,
-                n_levels: int, slope: float, profile_points: int = 8,
+                n_levels: int, slope: float, profile_points: int = 4,
                 refine_at: float = 0.8, chunk: int = 4096,
                 stats: FastStats | None = None) -> np.ndarray:
     """ADC counts (B, cols) (float, before the counter's rounding) of integer PWM codes
@@ -93,20 +93,23 @@ def fast_counts(pr: Any, adc: Any, key: str, codes: np.ndarray, t_lsb_s: float,
         del x
         # the time profile: the current at the middle of m_pts strata of [0, longest]
         longest = mags.max(axis=1)
-        t_mid = (np.arange(m_pts) + 0.5)[:, None] / m_pts * longest[None, :]
-        on = (mags[None] > t_mid[:, :, None]) * sg[None]                  # (M, b, n)
+        t_mid = ((np.arange(m_pts, dtype=np.float32) + 0.5) / m_pts)[:, None, None] \
+            * longest.astype(np.float32)[None, :, None]
+        on = np.greater(mags.astype(np.float32)[None], t_mid)                # (M, b, n)
         on = on.reshape(-1, n)
         if pos:
-            cur = on @ mats["pos"]
+            cur = on.astype(np.float32) @ mats["pos"]
         else:
+            on = on * sg.reshape(1, b, n).repeat(m_pts, axis=0).reshape(-1, n)
             cur = np.concatenate([on, np.abs(on)], axis=1) @ mats["both"]
         del on
         cur = cur.reshape(m_pts, b, -1)
-        rem = adc.rate_remainder(key, cur, slope).sum(axis=0)
-        count = lin + rem * (longest * (t_lsb_s / m_pts))[:, None]
-        thr = refine_at * imax
-        near = (cur.max(axis=0) > thr) | (cur.min(axis=0) < -thr)
-        del cur, rem
+        rem, peak = adc.rate_remainder(key, cur, slope, peak_axis=0)
+        del cur
+        rem = rem.sum(axis=0)
+        count = lin + rem * (longest * (t_lsb_s / m_pts)).astype(np.float32)[:, None]
+        near = peak > refine_at * imax
+        del rem, peak
         stats.n_steps += int(longest.sum()) * out.shape[1]
         if near.any():
             pb, pc = np.nonzero(near)
