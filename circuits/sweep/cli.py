@@ -47,6 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="when resuming, run failed and timed-out points again")
     p.add_argument("--checkpoint-s", type=float, default=30.0,
                    help="merge finished points into the HDF5 file this often (s)")
+    p.add_argument("--max-points", type=int, default=None, metavar="N",
+                   help="refuse specs with more points than N (default 1,000,000)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--list", action="store_true",
@@ -54,7 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from aimc.circuits.sweep.spec import SpecError, load_spec
+    from aimc.circuits.sweep.spec import MAX_POINTS, SpecError, load_spec
     from aimc.circuits.sweep.store import DiskFullError, SweepFileError
 
     if args.list:
@@ -63,8 +65,10 @@ def handle(args: argparse.Namespace) -> int:
         return _error("give a SPEC and --out DATA.h5 (or --list)", args.json)
     if args.workers is not None and args.workers < 1:
         return _error(f"--workers must be >= 1, got {args.workers}", args.json)
+    if args.max_points is not None and args.max_points < 1:
+        return _error(f"--max-points must be >= 1, got {args.max_points}", args.json)
     try:
-        spec = load_spec(args.spec)
+        spec = load_spec(args.spec, args.max_points or MAX_POINTS)
     except SpecError as e:
         return _error(f"invalid sweep spec: {e}", args.json)
     from aimc.circuits.sweep.run import PoolError, SchedulerLostError, run_sweep
@@ -79,6 +83,8 @@ def handle(args: argparse.Namespace) -> int:
                             progress=not args.no_progress, checkpoint_s=args.checkpoint_s)
     except (DiskFullError, SchedulerLostError) as e:
         return _error(str(e), args.json, status=3)
+    except SpecError as e:          # found when the points are counted against this machine
+        return _error(f"invalid sweep spec: {e}", args.json)
     except SweepFileError as e:
         return _error(str(e), args.json)
     except PoolError as e:

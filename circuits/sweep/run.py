@@ -78,6 +78,7 @@ class WorkerProcess:
         self.task_started = 0.0     # when the head of ``inflight`` started running
         self.name = ""
         self.ngspice_version = ""
+        self.oom_kills = oom_kill_count()
 
     @property
     def task(self) -> Task | None:
@@ -100,11 +101,7 @@ class WorkerProcess:
         return task
 
     def death_message(self) -> str:
-        try:
-            rc = self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:  # socket closed but the process lingers
-            self.proc.kill()
-            rc = self.proc.wait()
+        rc, peak = self._reap()
         if rc is not None and rc < 0:
             try:
                 why = f"killed by signal {signal.Signals(-rc).name}"
@@ -114,8 +111,27 @@ class WorkerProcess:
             why = f"exited with status {rc}"
         self._stderr.seek(0)
         tail = self._stderr.read()[-1500:].decode(errors="replace").strip()
-        return (f"worker process {why} while running this point; the worker was replaced"
+        oom = out_of_memory(rc, peak, tail, self.oom_kills)
+        return ((f"out of memory: {oom}; " if oom else "")
+                + f"worker process {why} while running this point; the worker was replaced"
                 + (f"\nits stderr:\n{tail}" if tail else ""))
+
+    def _reap(self) -> tuple[int | None, float]:
+        """Wait for the dead worker: (exit code, peak resident memory in bytes)."""
+        deadline = time.monotonic() + 5
+        while self.proc.returncode is None:
+            try:
+                pid, status, usage = os.wait4(self.proc.pid, 0 if time.monotonic() > deadline
+                                              else os.WNOHANG)
+            except ChildProcessError:       # reaped elsewhere
+                return self.proc.wait(), 0.0
+            if pid:
+                self.proc.returncode = os.waitstatus_to_exitcode(status)
+                return self.proc.returncode, usage.ru_maxrss * 1024.0
+            if time.monotonic() > deadline:  # socket closed but the process lingers
+                self.proc.kill()
+            time.sleep(0.01)
+        return self.proc.returncode, 0.0
 
     def kill(self) -> None:
         try:
@@ -142,6 +158,67 @@ class WorkerProcess:
         except OSError:  # pragma: no cover
             pass
         self._stderr.close()
+
+
+def oom_kill_count() -> int | None:
+    """Processes of this cgroup killed by the kernel's OOM killer so far (None: unknown)."""
+    rel = {"v2": "", "v1": ""}
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            num, ctrl, path = line.split(":", 2)
+            if num == "0" and not ctrl:
+                rel["v2"] = path
+            elif "memory" in ctrl.split(","):
+                rel["v1"] = path
+    except (OSError, ValueError):
+        pass
+    root = Path("/sys/fs/cgroup")
+    for f in (root / rel["v2"].lstrip("/") / "memory.events",
+              root / "unified" / rel["v2"].lstrip("/") / "memory.events",
+              root / "memory" / rel["v1"].lstrip("/") / "memory.oom_control",
+              root / "memory.events", root / "memory" / "memory.oom_control"):
+        try:
+            for line in f.read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+_OOM_TEXT = ("memoryerror", "out of memory", "cannot allocate memory", "bad_alloc",
+             "malloc failed")
+
+
+def out_of_memory(rc: int | None, peak_bytes: float, stderr: str,
+                  oom_kills_before: int | None) -> str:
+    """Why a dead worker ran out of memory ("" if there is no sign of it): the kernel's
+    OOM killer (cgroup counter), an allocation error in its stderr, or a crash (SIGSEGV,
+    SIGABRT, SIGBUS, SIGKILL) at a peak memory near this process's address-space limit or
+    the machine's memory."""
+    import resource
+
+    after = oom_kill_count()
+    if rc == -signal.SIGKILL and None not in (after, oom_kills_before) \
+            and after > oom_kills_before:                       # type: ignore[operator]
+        return "the kernel's OOM killer stopped the worker"
+    if any(k in stderr.lower() for k in _OOM_TEXT):
+        return "an allocation failed"
+    crash = rc is not None and -rc in (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS,
+                                       signal.SIGKILL)
+    if not crash or peak_bytes <= 0:
+        return ""
+    # an address-space limit counts virtual memory, of which the resident peak is a part
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit != resource.RLIM_INFINITY and peak_bytes >= limit / 3:
+        return (f"the worker reached {peak_bytes / 1e9:.3g} GB resident under an address-space "
+                f"limit (ulimit -v) of {limit / 1e9:.3g} GB")
+    total = machine_memory()[0]
+    if peak_bytes >= total / 2:
+        return (f"the worker reached {peak_bytes / 1e9:.3g} GB of this machine's "
+                f"{total / 1e9:.3g} GB")
+    return ""
 
 
 def _timeout_outcome(task: Task, timeout_s: float, grace_s: float, w: WorkerProcess,
@@ -448,6 +525,8 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
     n_workers = workers or os.cpu_count() or 1
     if scheduler:
         check_scheduler(scheduler)
+    else:
+        check_memory(spec, min(n_workers, spec.n_points()))
     store = SweepStore(out, spec, force=force, checkpoint_s=checkpoint_s)
     t0 = time.monotonic()
     run_outcomes: list[PointOutcome] = []
@@ -515,6 +594,39 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
         worker_s=float(sum(o.wall_time_s for o in ok_run)),
         workers=n_workers, scheduler=scheduler, failures=failures,
     )
+
+
+def machine_memory() -> tuple[float, float]:
+    """(total, available) memory of this machine in bytes (/proc/meminfo or sysconf)."""
+    info: dict[str, float] = {}
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            info[key] = float(rest.split()[0]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    total = info.get("MemTotal") or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return total, info.get("MemAvailable", total)
+
+
+def check_memory(spec: SweepSpec, n_workers: int) -> None:
+    """Refuse a local sweep whose largest point, times the workers, cannot fit in this
+    machine's memory; warn (stderr) when it exceeds the memory available now."""
+    from aimc.circuits.sweep.spec import SpecError
+
+    need = spec.peak_point_memory()
+    if need <= 0:
+        return
+    total, available = machine_memory()
+    figure = (f"its largest point needs about {need / 1e9:.3g} GB (estimated from its "
+              f"device count), x {n_workers} worker(s) = {need * n_workers / 1e9:.3g} GB")
+    if need * n_workers > total:
+        fewer = "fewer --workers or " if n_workers > 1 else ""
+        raise SpecError(f"{figure}, but this machine has {total / 1e9:.3g} GB: use {fewer}"
+                        "smaller arrays (tile a large one)", spec.source)
+    if need * n_workers > available:
+        print(f"aimc sweep: warning: {figure}; {available / 1e9:.3g} GB are available now",
+              file=sys.stderr)
 
 
 CI_SPECS = ("crossbar_op_ci", "dac_line_ci", "cco_adc_ci")

@@ -34,7 +34,11 @@ random seed, and says what to record. Example (``netlists/sweeps/*.toml``)::
     outputs = ["i_out_a", "power_w"]
 
 Everything is checked by :meth:`SweepSpec.validate` before anything runs; errors are
-:class:`SpecError` naming the file and the key. The same dataclasses build specs in
+:class:`SpecError` naming the file and the key: each value against its parameter's
+type and physical range, ordered pairs (``g_min_s <= g_max_s``, ``w_low <= w_high``)
+over every combination the spec can produce, seeds (< 2^63), and the number of points,
+counted before any grid is expanded, against :data:`MAX_POINTS` (``max_points``;
+``aimc sweep --max-points``). The same dataclasses build specs in
 Python (``SweepSpec(generator=..., grid={"rows": [8, 16]})``) and dump to TOML.
 """
 
@@ -55,6 +59,10 @@ from aimc.circuits.sweep.targets import REQUIRED, Target, get_target
 from aimc.circuits.toml_text import toml_value
 
 METHODS = ("random", "lhs", "sobol")
+MAX_SPEC_BYTES = 4 * 2**20
+MAX_POINTS = 1_000_000
+"""Most points a spec may have unless the caller raises ``max_points``."""
+MAX_SEED = 2**63 - 1
 
 
 class SpecError(ValueError):
@@ -143,25 +151,33 @@ class SweepSpec:
     timeout_s: float = 300.0
     source: str = "<python>"
     text: str | None = None
+    max_points: int = MAX_POINTS    # a limit of this run, not part of the sweep's data
 
     # -- loading --------------------------------------------------------------------
     @classmethod
-    def from_file(cls, path: str | Path) -> SweepSpec:
+    def from_file(cls, path: str | Path, max_points: int = MAX_POINTS) -> SweepSpec:
         path = Path(path)
         try:
+            if path.stat().st_size > MAX_SPEC_BYTES:
+                raise SpecError(f"the spec is larger than {MAX_SPEC_BYTES >> 20} MiB",
+                                str(path))
             text = path.read_text()
         except OSError as e:
             raise SpecError(f"cannot read the spec: {e.strerror}", str(path)) from None
-        return cls.from_text(text, str(path))
+        except UnicodeDecodeError as e:
+            raise SpecError(f"not UTF-8 text: {e.reason}", str(path)) from None
+        return cls.from_text(text, str(path), max_points)
 
     @classmethod
-    def from_text(cls, text: str, source: str = "<string>") -> SweepSpec:
+    def from_text(cls, text: str, source: str = "<string>",
+                  max_points: int = MAX_POINTS) -> SweepSpec:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
             raise SpecError(f"not valid TOML: {e}", source) from None
         spec = _from_dict(data, source)
         spec.text = text
+        spec.max_points = max_points
         spec.validate()
         return spec
 
@@ -180,7 +196,8 @@ class SweepSpec:
         return names
 
     def n_points(self) -> int:
-        n = math.prod(len(_grid_values(a)) for a in self.grid.values())
+        """The number of points, counted without expanding any grid."""
+        n = math.prod(_axis_len(a) for a in self.grid.values())
         if self.sample is not None:
             n *= self.sample.n
         return n * self.repeat
@@ -201,9 +218,10 @@ class SweepSpec:
             raise SpecError(f"must be a number > 0, got {self.timeout_s!r}", src,
                             "[sweep] timeout_s")
         if self.seed is not None:
-            _check_int(self.seed, src, "[sweep] seed", 0)
+            _check_int(self.seed, src, "[sweep] seed", 0, MAX_SEED)
         if self.sample is not None and self.sample.seed is not None:
-            _check_int(self.sample.seed, src, "[sample] seed", 0)
+            _check_int(self.sample.seed, src, "[sample] seed", 0, MAX_SEED)
+        self._check_count()
         if self.needs_seed() and self.seed is None:
             why = ("it samples parameters" if self.sample is not None
                    else f"generator {self.generator!r} draws random arrays")
@@ -249,7 +267,72 @@ class SweepSpec:
                                     f"{', '.join(target.outputs)}", src, "[record] outputs")
         if self.n_points() < 1:
             raise SpecError("the sweep has no points", src, "[grid]")
+        self._check_order(target)
         return self
+
+    def _check_count(self) -> None:
+        """Refuse more than ``max_points`` points, counting before expanding anything."""
+        src = self.source
+        for k, axis in self.grid.items():
+            _check_axis(axis, src, f"[grid] {k}")
+        if self.sample is not None:
+            _check_int(self.sample.n, src, "[sample] n", 1)
+        n = self.n_points()
+        if n > self.max_points:
+            raise SpecError(
+                f"{n:,} points exceed the limit of {self.max_points:,} (aimc sweep "
+                "--max-points N, or SweepSpec.max_points, raises it); split the sweep or "
+                "use fewer grid values or samples", src, "[grid]/[sample]")
+
+    def peak_point_memory(self) -> float:
+        """Estimated memory (bytes) of this spec's largest point (0: not estimated):
+        numeric parameters at their largest value, every choice of the others."""
+        target = self.target
+        if target.memory_fn is None:
+            return 0.0
+        numeric: dict[str, Any] = {}
+        options: dict[str, list[Any]] = {}
+        for name in self.swept_names():
+            if name in self.grid:
+                vals = _grid_values(self.grid[name])
+            else:
+                axis = self.sample.params[name]          # type: ignore[union-attr]
+                vals = list(axis.values) if isinstance(axis, Choice) else [axis.high]
+            if target.params[name].type in (int, float):
+                hi = max(vals)
+                numeric[name] = math.floor(hi) if target.params[name].type is int else hi
+            else:
+                options[name] = list(dict.fromkeys(vals))
+        combos = itertools.islice(itertools.product(*options.values()), 4096)
+        return max(target.memory_bytes({**self.fixed, **numeric,
+                                        **dict(zip(options, c, strict=True))})
+                   for c in combos)
+
+    def _check_order(self, target: Target) -> None:
+        """Each ordered pair (lo, hi) of the target holds for every combination of values
+        the spec can produce (grid axes and samples are crossed, so the largest lo meets
+        the smallest hi)."""
+        for lo_name, hi_name in target.ordered:
+            lo_max = self._extreme(target, lo_name, max)
+            hi_min = self._extreme(target, hi_name, min)
+            if lo_max is not None and hi_min is not None and lo_max > hi_min:
+                raise SpecError(
+                    f"{lo_name} can be {lo_max!r} while {hi_name} can be {hi_min!r}: "
+                    f"{lo_name} must not exceed {hi_name} at any point", self.source,
+                    f"{lo_name}/{hi_name}")
+
+    def _extreme(self, target: Target, name: str, pick: Any) -> float | None:
+        if name in self.fixed:
+            vals = [self.fixed[name]]
+        elif name in self.grid:
+            vals = _grid_values(self.grid[name])
+        elif self.sample is not None and name in self.sample.params:
+            axis = self.sample.params[name]
+            vals = axis.values if isinstance(axis, Choice) else [axis.low, axis.high]
+        else:
+            vals = [target.params[name].default]
+        nums = [float(v) for v in vals if isinstance(v, int | float) and not isinstance(v, bool)]
+        return pick(nums) if nums else None
 
     def _validate_sample(self, target: Target) -> None:
         s, src = self.sample, self.source
@@ -282,6 +365,9 @@ class SweepSpec:
                 raise SpecError(f"scale must be 'linear' or 'log', got {axis.scale!r}", src, key)
             if axis.scale == "log" and axis.low <= 0:
                 raise SpecError(f"a log scale needs low > 0, got {axis.low!r}", src, key)
+            if ptype is int and math.ceil(axis.low) > math.floor(axis.high):
+                raise SpecError(f"integer parameter: no integer lies in [{axis.low!r}, "
+                                f"{axis.high!r}]", src, key)
             for v in (axis.low, axis.high):
                 _check_value(target, k, int(v) if ptype is int else v, src, key)
 
@@ -417,14 +503,14 @@ def point_seed(sweep_seed: int, index: int) -> int:
     return int((int(state[0]) << 32 | int(state[1])) & ((1 << 63) - 1))
 
 
-def load_spec(path: str | Path) -> SweepSpec:
+def load_spec(path: str | Path, max_points: int = MAX_POINTS) -> SweepSpec:
     """Load and validate a spec file; a bare name finds a shipped spec in aimc.netlists."""
     p = Path(path)
     if not p.exists() and p.suffix in ("", ".toml") and len(p.parts) == 1:
         shipped = shipped_specs()
         if p.stem in shipped:
-            return SweepSpec.from_file(shipped[p.stem])
-    return SweepSpec.from_file(p)
+            return SweepSpec.from_file(shipped[p.stem], max_points)
+    return SweepSpec.from_file(p, max_points)
 
 
 def shipped_specs() -> dict[str, Path]:
@@ -440,9 +526,11 @@ def shipped_specs() -> dict[str, Path]:
 # helpers
 # ------------------------------------------------------------------------------------
 
-def _check_int(v: Any, src: str, key: str, low: int) -> None:
-    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < low:
-        raise SpecError(f"must be an integer >= {low}, got {v!r}", src, key)
+def _check_int(v: Any, src: str, key: str, low: int, high: int | None = None) -> None:
+    if (isinstance(v, bool) or not isinstance(v, int | np.integer) or v < low
+            or (high is not None and v > high)):
+        bound = f">= {low}" if high is None else f"in {low}..{high}"
+        raise SpecError(f"must be an integer {bound}, got {v!r}", src, key)
 
 
 def _check_value(target: Target, name: str, value: Any, src: str, key: str) -> Any:
@@ -453,6 +541,12 @@ def _check_value(target: Target, name: str, value: Any, src: str, key: str) -> A
 
 
 def _grid_values(axis: GridAxis, src: str = "<spec>", key: str = "") -> list[Any]:
+    _check_axis(axis, src, key)
+    return axis.values() if isinstance(axis, Linspace | Logspace) else list(axis)
+
+
+def _check_axis(axis: GridAxis, src: str = "<spec>", key: str = "") -> None:
+    """A grid axis's form and ends, without expanding it."""
     if isinstance(axis, Linspace | Logspace):
         _check_int(axis.n, src, key + " (n)", 1)
         for v in (axis.start, axis.stop):
@@ -461,13 +555,19 @@ def _grid_values(axis: GridAxis, src: str = "<spec>", key: str = "") -> list[Any
         if isinstance(axis, Logspace) and (axis.start <= 0 or axis.stop <= 0):
             raise SpecError(f"impossible range: logspace ends must be > 0, got "
                             f"[{axis.start!r}, {axis.stop!r}]", src, key)
-        return axis.values()
+        return
     if not isinstance(axis, list | tuple):
         raise SpecError(f"expected a list of values, {{ linspace = [start, stop, n] }} or "
                         f"{{ logspace = [start, stop, n] }}, got {axis!r}", src, key)
     if not axis:
         raise SpecError("the list of values is empty", src, key)
-    return list(axis)
+
+
+def _axis_len(axis: GridAxis) -> int:
+    """Number of values of a grid axis, without expanding it."""
+    if isinstance(axis, Linspace | Logspace):
+        return int(axis.n)
+    return len(axis)
 
 
 def _map_unit(axis: SampleAxis, u: float, ptype: type) -> Any:
@@ -582,7 +682,7 @@ def _grid_axis(v: Any, src: str, key: str) -> GridAxis:
             raise SpecError(f"{kind} takes [start, stop, n], got {args!r}", src, key)
         cls = Linspace if kind == "linspace" else Logspace
         axis = cls(*args)
-        _grid_values(axis, src, key)
+        _check_axis(axis, src, key)
         return axis
     raise SpecError(f"expected a list of values, {{ linspace = [start, stop, n] }} or "
                     f"{{ logspace = [start, stop, n] }}, got {v!r}", src, key)

@@ -8,7 +8,8 @@ Layout (plain h5py can read it; see docs/readme/sweep.md)::
                            scipy versions, example_netlist_hash, outputs
     /meta/spec_toml        the spec text (scalar string)
     /meta/canonical_json   what defines the data (JSON; its hash is spec_hash)
-    /meta/example_netlist  the netlist of point 0
+    /meta/example_netlist  the netlist of point 0 when it is small (at most
+                           EXAMPLE_NETLIST_MAX_BYTES), else "" with attr "omitted"
     /fixed                 attrs: every non-swept parameter (defaults included); attr
                            "units" = JSON {name: unit}
     /inputs/<param>        (N,) swept values per point; attrs units, doc
@@ -336,6 +337,8 @@ def _str(v: Any) -> str:
 # ------------------------------------------------------------------------------------
 
 _STATUS_DTYPE = h5py.enum_dtype(STATUS, basetype="i1")
+EXAMPLE_NETLIST_MAX_BYTES = 2**20
+EXAMPLE_NETLIST_MAX_MEMORY = 1e9     # bytes a point may need for its netlist to be built
 
 
 def _versions() -> dict[str, str]:
@@ -366,7 +369,16 @@ def create_file(path: Path, spec, points: list[dict[str, Any]]) -> None:
             s = target.output_shape(name, p)
             dims = s if dims is None else tuple(max(a, b) for a, b in zip(dims, s, strict=True))
         shapes[name] = dims or ()
-    example = target.netlist(params[0])
+    # the example netlist is built and kept only for small points: a 1024x1024 array's
+    # is ~0.8 GB of text, which every checkpoint would copy
+    example, omitted = "", ""
+    if target.memory_bytes(params[0]) <= EXAMPLE_NETLIST_MAX_MEMORY:
+        example = target.netlist(params[0])
+    if not example or len(example) > EXAMPLE_NETLIST_MAX_BYTES:
+        omitted = (f"point 0's netlist is larger than {EXAMPLE_NETLIST_MAX_BYTES >> 20} MiB; "
+                   "rebuild it with aimc.circuits.sweep.targets.get_target(generator)"
+                   ".netlist(params)")
+        example = ""
     tmp = _tmp_copy(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -384,13 +396,15 @@ def create_file(path: Path, spec, points: list[dict[str, Any]]) -> None:
             a["updated_utc"] = _utc()
             a["ngspice_version"] = ""
             a["outputs"] = json.dumps(outputs)
-            a["example_netlist_hash"] = _hash(example)
+            a["example_netlist_hash"] = _hash(example) if example else ""
             for k, v in _versions().items():
                 a[k] = v
             meta = f.create_group("meta")
             meta["spec_toml"] = spec.spec_text()
             meta["canonical_json"] = json.dumps(spec.canonical(), sort_keys=True)
             meta["example_netlist"] = example
+            if omitted:
+                meta["example_netlist"].attrs["omitted"] = omitted
             fixed = f.create_group("fixed")
             canon_fixed = spec.canonical()["fixed"]
             for k, v in canon_fixed.items():

@@ -29,6 +29,12 @@ import numpy as np
 
 REQUIRED = object()
 
+# Physical ranges beyond which a circuit value is nonsense for this toolkit (they keep
+# 1e300 V or S from being simulated and stored as "ok" with infinite currents).
+MAX_VOLTAGE_V = 10.0
+MAX_CONDUCTANCE_S = 1.0          # a 1-ohm cell
+MAX_RESISTANCE_OHM = 1e12
+
 
 @dataclass(frozen=True)
 class Param:
@@ -109,6 +115,12 @@ class Target:
     random: bool = False            # draws random arrays from the point seed
     test_only: bool = False
     waveform_params: tuple[str, ...] = field(default_factory=tuple)
+    ordered: tuple[tuple[str, str], ...] = ()   # (lo, hi): lo <= hi at every point
+    memory_fn: Callable[[dict[str, Any]], float] | None = None   # bytes one point needs
+
+    def memory_bytes(self, params: dict[str, Any]) -> float:
+        """Estimated peak memory of one point's worker (0 when not estimated)."""
+        return 0.0 if self.memory_fn is None else float(self.memory_fn(self.complete(params)))
 
     def complete(self, params: dict[str, Any]) -> dict[str, Any]:
         """Fill defaults and check every value; unknown names raise KeyError."""
@@ -265,6 +277,20 @@ def _crossbar_prepare(p: dict[str, Any], _n: int) -> Callable[[float], PointRun]
     return execute
 
 
+def crossbar_memory_bytes(p: dict[str, Any]) -> float:
+    """Peak memory of a crossbar_op worker (bytes): 60 MB + 13 kB per non-linear device
+    (B-source) + 2 kB per linear element (device R, wire R, MOSFET). Measured here on
+    128x128 PCM arrays (single/differential, with and without wires, 1R/1T1R: within
+    10 %); 1024x1024 differential with wires comes to about 35 GB."""
+    devices = p["rows"] * p["cols"] * {"single": 1, "differential": 2, "hermes": 4}[
+        p["encoding"]]
+    sides = int(p["r_wire_row_ohm"] > 0) + int(p["r_wire_col_ohm"] > 0)
+    linear = devices * (sides + (p["cell"] == "1T1R"))
+    if p["device"] == "linear":
+        return 60e6 + 2e3 * (devices + linear)
+    return 60e6 + 13e3 * devices + 2e3 * linear
+
+
 CROSSBAR_OP = Target(
     name="crossbar_op",
     doc="Crossbar operating point (all rows driven, DC): output-line currents and power "
@@ -278,23 +304,25 @@ CROSSBAR_OP = Target(
         "device": Param(str, "linear", "", "device I-V model",
                         choices=("linear", "pcm", "rram")),
         "r_wire_row_ohm": Param(float, 0.0, "ohm", "input-line wire resistance per cell",
-                                low=0.0),
+                                low=0.0, high=MAX_RESISTANCE_OHM),
         "r_wire_col_ohm": Param(float, 0.0, "ohm", "output-line wire resistance per cell",
-                                low=0.0),
-        "r_driver_ohm": Param(float, 0.0, "ohm", "input driver output resistance", low=0.0),
-        "v_cm_v": Param(float, 0.4, "V", "summing-line voltage (HERMES mid-rail, FACTS.md)"),
+                                low=0.0, high=MAX_RESISTANCE_OHM),
+        "r_driver_ohm": Param(float, 0.0, "ohm", "input driver output resistance", low=0.0,
+                              high=MAX_RESISTANCE_OHM),
+        "v_cm_v": Param(float, 0.4, "V", "summing-line voltage (HERMES mid-rail, FACTS.md)",
+                        low=-MAX_VOLTAGE_V, high=MAX_VOLTAGE_V),
         "v_read_v": Param(float, 0.2, "V", "read voltage (HERMES 0.2 V, FACTS.md)",
-                          low=0.0, low_open=True),
+                          low=0.0, low_open=True, high=MAX_VOLTAGE_V),
         "regulator": Param(str, "ideal", "", "output-line regulator",
                            choices=("ideal", "finite")),
         "regulator_gain": Param(float, 1000.0, "1", "finite regulator open-loop gain",
-                                low=0.0, low_open=True),
+                                low=0.0, low_open=True, high=1e12),
         "temperature_c": Param(float, 27.0, "degC", "simulation temperature",
-                               low=-273.15, low_open=True),
+                               low=-273.15, low_open=True, high=500.0),
         "g_min_s": Param(float, 0.1e-6, "S", "conductance of weight 0 (64-core chip, FACTS.md)",
-                         low=0.0, low_open=True),
+                         low=0.0, low_open=True, high=MAX_CONDUCTANCE_S),
         "g_max_s": Param(float, 25e-6, "S", "conductance of weight 1 (PCM, FACTS.md)",
-                         low=0.0, low_open=True),
+                         low=0.0, low_open=True, high=MAX_CONDUCTANCE_S),
         **dist_params("w", "weights", 0.0, 1.0, 0.0, 0.5),
         **dist_params("x", "inputs", -1.0, 1.0, 0.0, 0.5),
     },
@@ -310,6 +338,8 @@ CROSSBAR_OP = Target(
     prepare_fn=_crossbar_prepare,
     netlist_fn=_crossbar_netlist,
     random=True,
+    ordered=(("g_min_s", "g_max_s"), ("w_low", "w_high"), ("x_low", "x_high")),
+    memory_fn=lambda p: crossbar_memory_bytes(p),
 )
 
 
@@ -371,11 +401,11 @@ DAC_LINE = Target(
         "device": Param(str, "linear", "", "cell device model",
                         choices=("linear", "pcm", "rram")),
         "g_cell_s": Param(float, 10e-6, "S", "mean cell conductance (PCM 0.1-25 uS, FACTS.md)",
-                          low=0.0, low_open=True),
+                          low=0.0, low_open=True, high=MAX_CONDUCTANCE_S),
         "g_rel_std": Param(float, 0.0, "1", "relative spread of the cell conductances "
                            "(normal, drawn from the point seed)", low=0.0),
         "r_wire_ohm": Param(float, 1.0, "ohm", "wire resistance per cell pitch",
-                            low=0.0, low_open=True),
+                            low=0.0, low_open=True, high=MAX_RESISTANCE_OHM),
         "c_wire_f": Param(float, 0.8e-15, "F", "wire capacitance per cell pitch", low=0.0),
         "t_lsb_s": Param(float, 1e-9, "s", "PWM LSB (1 ns, FACTS.md)", low=0.0,
                          low_open=True),
@@ -383,9 +413,11 @@ DAC_LINE = Target(
                           low=0.0, low_open=True),
         "window_s": Param(float, 128e-9, "s", "integration window (2^7 LSB, FACTS.md)",
                           low=0.0, low_open=True),
-        "v_read_v": Param(float, 0.2, "V", "read voltage", low=0.0, low_open=True),
-        "v_cm_v": Param(float, 0.4, "V", "line idle level", low=0.0, low_open=True),
-        "vdd_v": Param(float, 0.8, "V", "supply", low=0.0, low_open=True),
+        "v_read_v": Param(float, 0.2, "V", "read voltage", low=0.0, low_open=True,
+                          high=MAX_VOLTAGE_V),
+        "v_cm_v": Param(float, 0.4, "V", "line idle level", low=0.0, low_open=True,
+                        high=MAX_VOLTAGE_V),
+        "vdd_v": Param(float, 0.8, "V", "supply", low=0.0, low_open=True, high=MAX_VOLTAGE_V),
     },
     outputs={
         "charge_c": Output("C", "charge into all cells over the simulated window"),
@@ -581,7 +613,7 @@ FAULT_PROBE = Target(
         "over-long ngspice transient. Used by the sweep engine's fault tests.",
     params={
         "n": Param(int, 4, "1", "array size", low=1, high=256),
-        "v_read_v": Param(float, 0.2, "V", "input amplitude", low=0.0),
+        "v_read_v": Param(float, 0.2, "V", "input amplitude", low=0.0, high=MAX_VOLTAGE_V),
         "fault": Param(str, "none", "", "fault to inject", choices=FAULTS),
         "sleep_s": Param(float, 0.0, "s", "sleep before simulating", low=0.0),
         "label": Param(float, 0.0, "1", "free parameter to sweep (no effect)"),

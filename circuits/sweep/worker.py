@@ -65,6 +65,13 @@ def time_engine() -> None:
 Task = tuple[str, int, dict[str, Any], list[str], float]
 
 
+def error_text(e: BaseException) -> str:
+    """A point's error as recorded; a MemoryError says "out of memory" first."""
+    text = f"{type(e).__name__}: {e}"
+    return f"out of memory while building or running the point ({text})" \
+        if isinstance(e, MemoryError) else text
+
+
 def prepare_point(task: Task) -> tuple[Task, Callable[[float], Any] | None, str, float]:
     """Build a point's netlist (Python only): (task, execute or None, error, seconds)."""
     from aimc.circuits.sweep.targets import get_target
@@ -74,7 +81,7 @@ def prepare_point(task: Task) -> tuple[Task, Callable[[float], Any] | None, str,
         execute = get_target(task[0]).prepare(task[2])
         return task, execute, "", time.perf_counter() - t0
     except Exception as e:  # noqa: BLE001 - recorded as the point's failure
-        return task, None, f"{type(e).__name__}: {e}", time.perf_counter() - t0
+        return task, None, error_text(e), time.perf_counter() - t0
 
 
 def finish_point(task: Task, execute: Callable[[float], Any] | None, error: str,
@@ -98,7 +105,7 @@ def finish_point(task: Task, execute: Callable[[float], Any] | None, error: str,
         except SpiceTimeoutError as e:
             status, msg = "timeout", str(e)
         except Exception as e:  # noqa: BLE001 - any error of a point is recorded, not raised
-            status, msg = "failed", f"{type(e).__name__}: {e}"
+            status, msg = "failed", error_text(e)
     return PointOutcome(index, status, msg, {}, _SPICE_S[0], prep_s + time.perf_counter() - t0,
                         "", worker_id(), time.time(), ngspice_version())
 

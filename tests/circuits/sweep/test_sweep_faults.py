@@ -195,11 +195,12 @@ def _fill(folder: Path, leave: int) -> Path:
     return filler
 
 
-def _fsize_limit(limit: int):
+def _rlimit(which: str, limit: int):
     def apply() -> None:
         import resource
 
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        res = getattr(resource, which)
+        resource.setrlimit(res, (limit, limit))
     return apply
 
 
@@ -226,7 +227,8 @@ def test_full_disk_while_checkpointing_gives_one_line_and_loses_nothing(tmp_path
             filler = None
             p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True,
-                                 preexec_fn=_fsize_limit(out.stat().st_size + leave // 8))
+                                 preexec_fn=_rlimit("RLIMIT_FSIZE",
+                                                    out.stat().st_size + leave // 8))
         _, err = p.communicate(timeout=180)
         assert p.returncode == 3, err
         line = _one_line_error(err)
@@ -288,3 +290,25 @@ def test_lost_scheduler_leaves_unrun_points_pending(tmp_path):
             proc.wait()
         log.close()
     shutil.rmtree(tmp_path / "dask-scratch-space", ignore_errors=True)
+
+
+# ------------------------------------------------------------------ out of memory
+def test_worker_out_of_memory_is_reported_as_such(tmp_path):
+    """A worker that runs out of its address space (ulimit -v, inherited from the sweep)
+    dies in ngspice with SIGSEGV; the point says "out of memory" with the figures."""
+    spec = tmp_path / "oom.toml"
+    spec.write_text('[sweep]\nname = "oom"\ngenerator = "crossbar_op"\nseed = 1\n'
+                    "timeout_s = 120\n[fixed]\nrows = 64\ncols = 64\n"
+                    'encoding = "differential"\ndevice = "pcm"\nr_wire_row_ohm = 1.0\n'
+                    "r_wire_col_ohm = 1.0\n")
+    out = tmp_path / "oom.h5"
+    r = subprocess.run(cli_command() + [str(spec), "--out", str(out), "--workers", "1",
+                                        "--no-progress"],
+                       capture_output=True, text=True, timeout=300,
+                       preexec_fn=_rlimit("RLIMIT_AS", 600 * 10**6))
+    assert r.returncode == 1, r.stderr
+    d = read_sweep(out)
+    assert list(d.status) == ["failed"]
+    assert d.message[0].startswith("out of memory:"), d.message[0]
+    assert "0.6 GB" in d.message[0]
+
