@@ -18,6 +18,18 @@ def cli_command() -> list[str]:
     return [str(exe) if exe.exists() else shutil.which("aimc") or "aimc", "sweep"]
 
 
+LOOPBACK = ["--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0"]
+"""Arguments that keep a test's Dask scheduler or worker on loopback (comm and HTTP)."""
+
+
+def listening_hosts(pid: int) -> list[str]:
+    """The address of each TCP socket a process listens on."""
+    import psutil
+
+    return [c.laddr.ip for c in psutil.Process(pid).net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

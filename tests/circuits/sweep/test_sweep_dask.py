@@ -13,7 +13,7 @@ import pytest
 from aimc.circuits.sweep.run import run_sweep
 from aimc.circuits.sweep.spec import SweepSpec, load_spec
 from aimc.circuits.sweep.store import journal_path, read_journal, read_sweep
-from sweep_helpers import free_port, probe_spec
+from sweep_helpers import LOOPBACK, free_port, listening_hosts, probe_spec
 
 DASK = str(Path(sys.executable).with_name("dask"))
 
@@ -42,13 +42,14 @@ def cluster(tmp_path_factory):
         procs.append(p)
         return p
 
-    start(["scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-          "scheduler")
-    workers = [start(["worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                      "--name", f"w{k}", "--host", "127.0.0.1"], f"w{k}") for k in (1, 2)]
+    # every server on loopback: the comms (--host) and the HTTP servers, which
+    # --no-dashboard does not stop (--dashboard-address)
+    start(["scheduler", "--port", str(port), *LOOPBACK], "scheduler")
+    workers = [start(["worker", address, "--nthreads", "1", "--no-nanny", "--name", f"w{k}",
+                      *LOOPBACK], f"w{k}") for k in (1, 2)]
     try:
         _wait_workers(address, 2)
-        yield address, workers
+        yield address, [procs[0], *workers]
     finally:
         # workers first, while the scheduler still answers; then the scheduler
         for group in (procs[1:], procs[:1]):
@@ -65,8 +66,31 @@ def cluster(tmp_path_factory):
             log.close()
 
 
+def test_cluster_listens_on_loopback_only(cluster):
+    _, procs = cluster
+    for p in procs:
+        hosts = listening_hosts(p.pid)
+        assert len(hosts) >= 2 and set(hosts) == {"127.0.0.1"}, hosts   # comm + HTTP
+
+
+def test_documented_dask_commands_bind_their_servers():
+    """Every `dask scheduler` / `dask worker` command in the README and docs says where
+    its comm (--host) and HTTP (--dashboard-address) servers listen."""
+    root = Path(__file__).resolve().parents[3]
+    commands = []
+    for doc in [root / "README.md", *sorted((root / "docs" / "readme").glob("*.md"))]:
+        text = " ".join(doc.read_text().split())          # commands wrap across lines
+        for part in text.split("`")[1::2]:
+            if part.startswith(("dask scheduler", "dask worker")):
+                commands.append((doc.name, part))
+    assert commands
+    for name, cmd in commands:
+        assert "--host" in cmd and "--dashboard-address" in cmd, (name, cmd)
+
+
 def test_dask_sweep_equals_local_and_survives_a_crashing_point(cluster, tmp_path):
-    address, workers = cluster
+    address, procs = cluster
+    workers = procs[1:]
     spec = load_spec("crossbar_op_ci")
     s = run_sweep(spec, tmp_path / "dask.h5", scheduler=address, progress=False)
     assert s.ok and s.points_ok == 24 and s.workers == 2 and s.scheduler == address
@@ -88,7 +112,8 @@ def test_dask_sweep_equals_local_and_survives_a_crashing_point(cluster, tmp_path
 
 
 def test_losing_a_dask_worker_mid_sweep_loses_no_point(cluster, tmp_path):
-    address, workers = cluster
+    address, procs = cluster
+    workers = procs[1:]
     n = 16
     spec = load_spec(probe_spec(tmp_path, n, sleep_s=0.4))
     out = tmp_path / "lost.h5"

@@ -28,7 +28,14 @@ from aimc.circuits.sweep.store import (
     read_journal,
     read_sweep,
 )
-from sweep_helpers import cli_command, file_digest, free_port, probe_spec, statuses
+from sweep_helpers import (
+    LOOPBACK,
+    cli_command,
+    file_digest,
+    free_port,
+    probe_spec,
+    statuses,
+)
 
 
 def small_spec(**kw) -> SweepSpec:
@@ -251,12 +258,10 @@ def test_lost_scheduler_leaves_unrun_points_pending(tmp_path):
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     log = open(tmp_path / "dask.log", "w")  # noqa: SIM115 - closed below
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                               "--dashboard-address", "127.0.0.1:0"],
+    procs = [subprocess.Popen([dask, "scheduler", "--port", str(port), *LOOPBACK],
                               stdout=log, stderr=subprocess.STDOUT)]
     procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-nanny",
-                                   "--host", "127.0.0.1", "--dashboard-address",
-                                   "127.0.0.1:0"], stdout=log, stderr=subprocess.STDOUT))
+                                   *LOOPBACK], stdout=log, stderr=subprocess.STDOUT))
     try:
         from distributed import Client
 
