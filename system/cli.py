@@ -87,6 +87,15 @@ def _eval_cmd(sub: Any) -> None:
     p.add_argument("--n-ima", type=int, help="number of IMAs (0: as many as needed)")
     p.add_argument("--dump-arch", metavar="FILE.toml",
                    help="write the configuration used to FILE.toml (to edit and pass to --arch)")
+    p.add_argument("--data", metavar="DATA",
+                   help="also the accuracy of the same mapping on the analog tiles: FILE.npz "
+                        "(x_cal, x_test, y_test), or 'digits' / 'digits-images'; implied for "
+                        "digits-cnn, digits-mobilenet, digits-mlp")
+    p.add_argument("--times", default="1h",
+                   help="with --data: times after programming (default 1h; e.g. 1h,1d,1y)")
+    p.add_argument("--device-seeds", default="1",
+                   help="with --data: device seeds, a count from --seed or a list (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="with --data: first device seed")
     p.set_defaults(func=_run_eval)
 
 
@@ -114,6 +123,8 @@ def _run_eval(args: argparse.Namespace) -> int:
                              "only square crossbars are supported")
         cfg = dataclasses.replace(cfg, ima=dataclasses.replace(cfg.ima, size=job_model.rows,
                                                                tile_model=tile))
+    if args.data or args.network in ("digits-cnn", "digits-mobilenet", "digits-mlp"):
+        return _run_eval_report(args, cfg, job_model, tile)
     net = load_network(args.network)
     res = evaluate(net, cfg, job_model=job_model)
     if args.dump_arch:
@@ -143,6 +154,42 @@ def _run_eval(args: argparse.Namespace) -> int:
                   "analog only)")
         for p in plots:
             print(f"plot: {p}")
+    return 0
+
+
+def _run_eval_report(args: argparse.Namespace, cfg: Any, job_model: Any,
+                     tile: str | None) -> int:
+    """``aimc eval NETWORK --data DATA``: accuracy + latency/energy/IMAs/area, one mapping."""
+    import tempfile
+
+    from aimc.system.netreport import network_report, parse_seeds, parse_times, report_text
+    from aimc.system.netreport import resolve as resolve_network
+    from aimc.system.report import network_table
+
+    times = parse_times(args.times)
+    seeds = parse_seeds(args.device_seeds, args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        nd = resolve_network(args.network, args.data, 0, Path(tmp))
+        rep = network_report(nd, cfg, tile or None, job_model, times, seeds,
+                             progress=not args.json)
+    if args.dump_arch:
+        cfg.dump(args.dump_arch)
+    study, res = rep.pop("_study"), rep.pop("_result")
+    plots: list[str] = []
+    if args.plots:
+        from aimc.system.report import plot_accuracy_vs_time
+
+        plots.append(str(plot_accuracy_vs_time(study, args.plots)))
+    if args.json:
+        rep["plots"] = plots
+        print(json.dumps(rep, indent=1, default=float))
+        return 0
+    print(network_table(res))
+    print(report_text(rep))
+    for n in rep["notes"]:
+        print(f"note: {n}")
+    for p in plots:
+        print(f"plot: {p}")
     return 0
 
 
@@ -250,7 +297,7 @@ def _run_explore(args: argparse.Namespace) -> int:
 #: modules providing ``register(subparsers)``; imported when the parser is built, so they
 #: must keep their top-level imports light (argparse/json) and import the rest in handlers
 EXTERNAL_COMMANDS: tuple[str, ...] = ("aimc.circuits.sweep.cli", "aimc.system.demo",
-                                     "aimc.surrogate.cli", "aimc.system.array.cli",
+                                     "aimc.surrogate.cli", "aimc.system.netreport",
                                      "aimc.system.linalg_cli")
 
 

@@ -375,3 +375,26 @@ def markdown_table(reps: list[Reproduction]) -> str:
             lines.append(f"| {rep.name} | {r.label}{unit} | {pub} | {r.simulated:.4g} | {err} "
                          f"| {r.status} | {r.source} |")
     return "\n".join(lines)
+
+
+def plot_accuracy_vs_time(study: Any, outdir: str | Path, stem: str | None = None) -> Path:
+    """Accuracy against time after programming, one curve per path (ideal and quantised
+    are flat: they have no devices; analog: mean ± std over the device seeds)."""
+    plt = _plt()
+    times = sorted(study.times_s)
+    x = [max(t, 1.0) for t in times]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(x, [study.ideal * 100] * len(x), "-", color="tab:green", label="ideal (float)")
+    ax.plot(x, [study.quantised * 100] * len(x), "--", color="tab:blue",
+            label="quantised (8b in, 4b w, ideal ADC)")
+    ms = [study.analog_mean_std(t) for t in times]
+    ax.errorbar(x, [m * 100 for m, _ in ms], yerr=[s * 100 for _, s in ms], fmt="o-",
+                color="tab:red", capsize=3,
+                label=f"analog (PCM, {len(study.device_seeds)} device seeds, ±1 std)")
+    ax.set_xscale("log")
+    ax.set_xlabel("time after programming [s]")
+    ax.set_ylabel("test accuracy [%]")
+    ax.set_title(f"{study.network}: accuracy vs time after programming")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, Path(outdir) / f"{stem or study.network}_accuracy_vs_time.png")

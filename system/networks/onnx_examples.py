@@ -41,7 +41,7 @@ class _Builder:
         return f"{p}{self.k}"
 
     def conv(self, x: str, cin: int, cout: int, k: int, s: int = 1, group: int = 1,
-             bn: bool = True, relu: bool = True) -> str:
+             bn: bool = True, relu: bool = True, relu6: bool = False) -> str:
         from onnx import helper
 
         n = self.name("conv")
@@ -65,7 +65,17 @@ class _Builder:
             self.nodes.append(helper.make_node("BatchNormalization", [y, *names], [z],
                                                name=f"{n}_bn", epsilon=1e-5))
             y = z
-        if relu:
+        if relu6:
+            from onnx import numpy_helper
+
+            if "relu6_min" not in {i.name for i in self.inits}:
+                self.inits += [numpy_helper.from_array(np.array(0.0, np.float32), "relu6_min"),
+                               numpy_helper.from_array(np.array(6.0, np.float32), "relu6_max")]
+            r = f"{n}_relu6"
+            self.nodes.append(helper.make_node("Clip", [y, "relu6_min", "relu6_max"], [r],
+                                               name=r))
+            y = r
+        elif relu:
             r = f"{n}_relu"
             self.nodes.append(helper.make_node("Relu", [y], [r], name=r))
             y = r
@@ -124,4 +134,51 @@ def small_cnn_graph(seed: int = 0, batch: int | str = 1, height: int | str = 16)
         b.nodes, "small_cnn",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 8, height, 16])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 10])], b.inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def mobilenetv2_graph(width: float = 1.0, resolution: int = 224, num_classes: int = 1000,
+                      seed: int = 0, batch: int | str = "N"):
+    """MobileNetV2 (Sandler et al. 2018, Table 2; the layers of
+    :func:`aimc.system.networks.mobilenetv2.mobilenetv2`) as an ONNX ModelProto with seeded
+    random weights: Conv + BatchNormalization + ReLU6 (Clip), inverted residual blocks
+    (1x1 expansion, 3x3 depth-wise, 1x1 linear projection, residual Add), 1x1 head,
+    global average pooling, FC."""
+    from aimc.system.networks.mobilenetv2 import (
+        ARCH_TABLE,
+        LAST_CHANNELS,
+        STEM_CHANNELS,
+        _divisible,
+    )
+    from onnx import TensorProto, helper
+
+    b = _Builder(True, seed)
+    c = _divisible(STEM_CHANNELS * width)
+    x = b.conv("input", 3, c, 3, 2, relu6=True)
+    for t, c_base, n, s in ARCH_TABLE:
+        c_out = _divisible(c_base * width)
+        for i in range(n):
+            stride = s if i == 0 else 1
+            y, hidden = x, c * t
+            if t != 1:
+                y = b.conv(y, c, hidden, 1, 1, relu6=True)
+            y = b.conv(y, hidden, hidden, 3, stride, group=hidden, relu6=True)
+            y = b.conv(y, hidden, c_out, 1, 1, relu=False)
+            if stride == 1 and c == c_out:
+                a = b.name("add")
+                b.nodes.append(helper.make_node("Add", [x, y], [a], name=a))
+                y = a
+            x, c = y, c_out
+    c_last = _divisible(LAST_CHANNELS * max(1.0, width))
+    x = b.conv(x, c, c_last, 1, 1, relu6=True)
+    b.nodes.append(helper.make_node("GlobalAveragePool", [x], ["gap"], name="pool"))
+    b.nodes.append(helper.make_node("Flatten", ["gap"], ["flat"], name="flatten"))
+    w = _weight("fc_w", (num_classes, c_last), True, b.rng, b.inits, b.nodes)
+    b.nodes.append(helper.make_node("Gemm", ["flat", w], ["logits"], name="fc", transB=1))
+    graph = helper.make_graph(
+        b.nodes, f"mobilenetv2_{width:g}_{resolution}",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                       [batch, 3, resolution, resolution])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, num_classes])],
+        b.inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])

@@ -17,21 +17,20 @@ MARGIN = 0.03
 
 def test_digits_mlp_accuracy_through_the_cli(capsys, tmp_path):
     onnx_file = tmp_path / "digits.onnx"
-    rc = main(["accuracy", "digits-mlp", "--tile", str(tile_path()), "--t-inference-s",
-               "3600", "--onnx-out", str(onnx_file), "--json"])
+    rc = main(["accuracy", "digits-mlp", "--tile", str(tile_path()), "--times", "1h",
+               "--device-seeds", "1", "--onnx-out", str(onnx_file), "--json"])
     assert rc == 0
     d = json.loads(capsys.readouterr().out)
     assert onnx_file.is_file()                       # the real ONNX file was written
-    assert d["n_test"] == 360
-    assert d["ideal"]["accuracy"] > 0.95
-    assert d["ideal"]["accuracy"] == pytest.approx(d["sklearn_accuracy"], abs=1e-9)
-    assert d["quantised"]["accuracy"] >= d["ideal"]["accuracy"] - MARGIN
-    assert d["analog"]["accuracy"] >= d["ideal"]["accuracy"] - MARGIN
-    for path in ("quantised", "analog_ideal_devices", "analog"):
-        assert set(d[path]["mvm_err_pct_fs"]) == {"fc1", "fc2"}
-    # devices add error on top of the circuit
-    e_circ = d["analog_ideal_devices"]["mvm_err_pct_fs"]["fc1"]
-    assert d["analog"]["mvm_err_pct_fs"]["fc1"] > e_circ > 0
+    assert d["n_test"] == 360 and d["times_s"] == [3600.0] and d["device_seeds"] == [0]
+    assert d["ideal"] > 0.95
+    assert d["ideal"] == pytest.approx(d["software_accuracy"], abs=1e-9)   # scikit-learn
+    assert d["quantised"] >= d["ideal"] - MARGIN
+    assert d["analog"]["3600"]["mean"] >= d["ideal"] - MARGIN
+    assert set(d["mvm_err_quantised"]) == set(d["mvm_err_analog"]["3600"]) == {"fc1", "fc2"}
+    # devices add error on top of the circuit, the circuit on top of the quantisation
+    e_circ = d["analog_ideal_devices"]["mvm_err_vs_quantised_pct_fs"]["fc1"]
+    assert d["mvm_err_analog"]["3600"]["fc1"] > e_circ > d["mvm_err_quantised"]["fc1"] > 0
     # the ONNX import's weights are the trained ones (crossbar orientation 64 x 128)
     ex = NetworkExecutor(onnx_file, tile_model=tile_model())
     assert [m.w.shape for m in ex.mvms.values()] == [(64, 128), (128, 10)]
@@ -48,23 +47,26 @@ def test_device_seed_keeps_the_network(capsys, tmp_path):
     for seed in ("1", "2"):
         out = tmp_path / f"digits_{seed}.onnx"
         assert main(["accuracy", "digits-mlp", "--tile", str(tile_path()), "--seed", seed,
-                     "--onnx-out", str(out), "--json"]) == 0
+                     "--device-seeds", "1", "--times", "1d", "--onnx-out", str(out),
+                     "--json"]) == 0
         weights = {t.name: numpy_helper.to_array(t)
                    for t in onnx.load(str(out)).graph.initializer}
         runs[seed] = (json.loads(capsys.readouterr().out), weights)
     (d1, w1), (d2, w2) = runs["1"], runs["2"]
+    assert d1["device_seeds"] == [1] and d2["device_seeds"] == [2]
     assert w1.keys() == w2.keys()
     for name in w1:
         np.testing.assert_array_equal(w1[name], w2[name])
-    assert d1["sklearn_accuracy"] == d2["sklearn_accuracy"]
-    for key in ("accuracy", "mvm_err_pct_fs"):                        # no device draw
-        assert d1["analog_ideal_devices"][key] == d2["analog_ideal_devices"][key]
+    assert d1["software_accuracy"] == d2["software_accuracy"]
+    for key in ("ideal", "quantised", "mvm_err_quantised"):               # no device draw
+        assert d1[key] == d2[key]
     # the PCM draw does change with the device seed
-    assert d1["analog"]["mvm_err_pct_fs"]["fc1"] != d2["analog"]["mvm_err_pct_fs"]["fc1"]
+    assert d1["mvm_err_analog"]["86400"]["fc1"] != d2["mvm_err_analog"]["86400"]["fc1"]
     # and --net-seed trains another network (other split, other initial weights)
     out = tmp_path / "digits_net1.onnx"
     assert main(["accuracy", "digits-mlp", "--tile", str(tile_path()), "--net-seed", "1",
-                 "--onnx-out", str(out), "--json"]) == 0
+                 "--device-seeds", "1", "--times", "1h", "--onnx-out", str(out),
+                 "--json"]) == 0
     capsys.readouterr()
     w3 = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(out)).graph.initializer}
     assert any(not np.array_equal(w1[k], w3[k]) for k in w1)
