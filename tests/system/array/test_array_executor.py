@@ -1,0 +1,164 @@
+"""The network executor: one mapping with the cluster (tiles, targets), the quantised path
+as integer arithmetic (tiles split over rows and columns; depth-wise layers on the DW
+accelerator at 8 bit, against onnx.reference on integer tensors), and bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import onnx
+import pytest
+from aimc.system.array.executor import InputDataError, MissingWeightsError, NetworkExecutor
+from aimc.system.array.layer import ArrayConfig
+from aimc.system.cluster.config import ClusterConfig
+from aimc.system.cluster.model import ClusterPlacement, evaluate, layer_target
+from aimc.system.networks.onnx_examples import mobilenetv2_graph
+from aimc.system.networks.onnx_import import UnsupportedOperatorError
+from array_helpers import one_blas_thread, tile_model  # noqa: F401
+from onnx import TensorProto, helper, numpy_helper
+
+
+def _cfg(mapping: str = "ima_dw", size: int = 256, map_fc: bool = False) -> ClusterConfig:
+    c = ClusterConfig()
+    return dataclasses.replace(c, mapping=mapping, ima=dataclasses.replace(
+        c.ima, size=size, map_fc=map_fc))
+
+
+def _conv_model(cin: int, cout: int, group: int, k: int = 3, stride: int = 1, hw: int = 6,
+                seed: int = 0, dilation: int = 1, bias: bool = True):
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((cout, cin // group, k, k)).astype(np.float32)
+    b = rng.standard_normal(cout).astype(np.float32)
+    inits = [numpy_helper.from_array(w, "w")] + ([numpy_helper.from_array(b, "b")]
+                                                 if bias else [])
+    node = helper.make_node("Conv", ["x", "w", "b"] if bias else ["x", "w"], ["y"],
+                            name="conv", group=group, kernel_shape=[k, k],
+                            strides=[stride] * 2, pads=[k // 2 * dilation] * 4,
+                            dilations=[dilation] * 2)
+    g = helper.make_graph([node], "conv", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, ["N", cin, hw, hw])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), w, b
+
+
+def test_tiles_and_targets_are_the_clusters_for_mobilenetv2():
+    """The executor splits MobileNetV2 (ONNX, 224x224, width 1.0) over exactly the tiles
+    the cluster model counts, in every mapping, and puts each layer where it does."""
+    model = mobilenetv2_graph(seed=1)
+    for mapping in ("ima_dw", "ima", "hybrid", "cores"):
+        cfg = _cfg(mapping)
+        ex = NetworkExecutor(model, placement=ClusterPlacement(cfg))
+        res = evaluate(ex.net, cfg)
+        assert ex.tiles == {r.name: r.tiles for r in res.layers if r.tiles}, mapping
+        assert ex.targets() == {lay.name: layer_target(lay, cfg) for lay in ex.net.layers
+                                if lay.has_weights}
+        if mapping == "ima_dw":
+            assert res.n_ima == 34 and ex.n_tiles == 86   # seed 001: 34 IMAs after TILE&PACK
+    # the built-in IR of the same network maps identically
+    from aimc.system.networks.mobilenetv2 import mobilenetv2
+
+    cfg = _cfg()
+    ex = NetworkExecutor(model, placement=ClusterPlacement(cfg))
+    a, b = evaluate(ex.net, cfg), evaluate(mobilenetv2(), cfg)
+    assert (a.n_ima, a.latency_s, a.energy_j) == (b.n_ima, b.latency_s, b.energy_j)
+
+
+def test_quantised_conv_over_split_tiles_is_integer_arithmetic():
+    """A strided, dilated 3x3 convolution 20 -> 80 on 64x64 tiles: 180 rows -> 3 row tiles
+    (partial sums added digitally) x 80 columns -> 2 column tiles (separate ADCs). The
+    quantised path equals the hand-written integer arithmetic: 8-bit input codes, 4-bit
+    weights per column, per row tile an ideal ADC rounding k·Σ code·level, then the sum
+    of the row tiles, the inverse scales and the bias."""
+    model, w, b = _conv_model(20, 80, 1, stride=2, hw=7, dilation=2)
+    cfg = _cfg("ima", size=64)
+    ex = NetworkExecutor(model, placement=ClusterPlacement(cfg), tile_model=tile_model())
+    assert ex.tiles == {"conv": 6} == {r.name: r.tiles for r in evaluate(ex.net, cfg).layers
+                                        if r.tiles}
+    rng = np.random.default_rng(3)
+    x_cal, x = rng.standard_normal((6, 20, 7, 7)), rng.standard_normal((3, 20, 7, 7))
+    ex.calibrate(x_cal)
+    y = ex.run(x, "quantised").output
+    # the oracle, from the definitions
+    a = ArrayConfig()
+    s_x = np.max(np.abs(x_cal))
+    codes = np.clip(np.rint(x / s_x * 127), -127, 127)
+    xp = np.pad(codes, [(0, 0), (0, 0), (2, 2), (2, 2)])
+    wm = w.reshape(80, -1).T.astype(float)                      # (c, i, j) rows
+    step = np.max(np.abs(wm), axis=0) / 7
+    q = np.clip(np.rint(wm / step), -7, 7)
+    k = (a.v_read_v * (a.g_max_s - a.g_min_s) / 7 * 2 * a.t_lsb_s
+         / (a.i_fs_a * a.window_s) * 127)
+    out = np.zeros((3, 80, 4, 4))
+    for oh in range(4):
+        for ow in range(4):
+            win = xp[:, :, 2 * oh:2 * oh + 5:2, 2 * ow:2 * ow + 5:2].reshape(3, -1)
+            acc = sum(np.clip(np.rint(win[:, r:r + 64] @ q[r:r + 64] * k), -127, 127) / k
+                      for r in range(0, 180, 64))
+            out[:, :, oh, ow] = acc * step * s_x / 127 + b
+    np.testing.assert_allclose(y, out, rtol=1e-12, atol=1e-12 * np.abs(out).max())
+
+
+def test_depthwise_on_the_dw_accelerator_is_exact_8bit_arithmetic():
+    """With the cluster's ima_dw mapping a 3x3 depth-wise layer runs on the DW
+    accelerator: 8-bit input codes times 8-bit per-channel weights, integer sums. The
+    quantised path equals onnx.reference's convolution of those integer tensors."""
+    from onnx.reference import ReferenceEvaluator
+
+    model, w, b = _conv_model(24, 24, 24, stride=2, hw=9)
+    cfg = _cfg("ima_dw")
+    ex = NetworkExecutor(model, placement=ClusterPlacement(cfg))
+    assert ex.targets() == {"conv": "dwa"} and ex.tiles == {}
+    rng = np.random.default_rng(4)
+    x_cal, x = rng.standard_normal((5, 24, 9, 9)), rng.standard_normal((4, 24, 9, 9))
+    ex.calibrate(x_cal)
+    y = ex.run(x, "quantised").output
+    s_x = np.max(np.abs(x_cal))
+    codes = np.clip(np.rint(x / s_x * 127), -127, 127).astype(np.float32)
+    step = np.max(np.abs(w), axis=(1, 2, 3)) / 127
+    wq = np.clip(np.rint(w / step[:, None, None, None]), -127, 127).astype(np.float32)
+    int_model, _, _ = _conv_model(24, 24, 24, stride=2, hw=9, bias=False)
+    int_model.graph.initializer[0].CopyFrom(numpy_helper.from_array(wq, "w"))
+    acc = ReferenceEvaluator(int_model).run(None, {"x": codes})[0]   # exact in float32
+    assert np.all(acc == np.rint(acc)) and np.max(np.abs(acc)) < 2 ** 24
+    want = acc * (step * s_x / 127)[None, :, None, None] + b[None, :, None, None]
+    np.testing.assert_allclose(y, want, rtol=1e-6, atol=1e-6 * np.abs(want).max())
+    # and the ideal path is the float convolution
+    np.testing.assert_allclose(ex.run(x).output, ReferenceEvaluator(model).run(
+        None, {"x": x.astype(np.float32)})[0], rtol=1e-5, atol=1e-5)
+
+
+def test_bad_input_gives_one_message_naming_the_problem(tmp_path):
+    # an unsupported operator, named with its node
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["r"], name="act"),
+                           helper.make_node("HardSwish", ["r"], ["y"], name="hs1")], "h",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    with pytest.raises(UnsupportedOperatorError, match=r"HardSwish \(node 'hs1'\)"):
+        NetworkExecutor(helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)]))
+    # weights the file does not hold: a Conv weight that is a graph input
+    model, _, _ = _conv_model(4, 8, 1)
+    del model.graph.initializer[0]
+    model.graph.input.append(helper.make_tensor_value_info("w", TensorProto.FLOAT,
+                                                           [8, 4, 3, 3]))
+    with pytest.raises(MissingWeightsError, match="layer 'conv'.*no weights"):
+        NetworkExecutor(model)
+    # weights in an external file that is missing
+    model, _, _ = _conv_model(16, 64, 1)
+    path = tmp_path / "ext.onnx"
+    onnx.save(model, str(path), save_as_external_data=True, location="ext.bin",
+              size_threshold=0)
+    (tmp_path / "ext.bin").unlink()
+    with pytest.raises(MissingWeightsError, match="'w' of conv.*ext.bin"):
+        NetworkExecutor(path)
+    # data of the wrong shape, NaN data: named with the input
+    model, _, _ = _conv_model(4, 8, 1)
+    ex = NetworkExecutor(model)
+    with pytest.raises(InputDataError, match=r"input 'x'.*\(2, 4, 5, 6\).*Nx4x6x6"):
+        ex.run(np.zeros((2, 4, 5, 6)))
+    bad = np.zeros((2, 4, 6, 6))
+    bad[1, 2, 3, 4] = np.nan
+    with pytest.raises(InputDataError, match=r"input 'x'.*1 NaN.*\(1, 2, 3, 4\)"):
+        ex.run(bad)
+    with pytest.raises(RuntimeError, match="calibrate"):
+        ex.run(np.zeros((2, 4, 6, 6)), "analog")
