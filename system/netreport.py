@@ -251,7 +251,7 @@ def network_report(nd: NetworkData, cfg: Any, tile_path: str | None, job_model: 
     ``accuracy`` (ideal, quantised, analog per time: mean/std over seeds), ``latency_s``,
     ``energy_j``, ``n_ima``, ``area_mm2``, ``tiles`` (the executor's = the cluster's),
     ``layers`` (per layer: target, tiles, latency, energy, MVM error)."""
-    from aimc.system.array.accuracy import accuracy_over_time
+    from aimc.system.array.accuracy import accuracy_over_time, time_key
     from aimc.system.cluster.model import evaluate
     from threadpoolctl import threadpool_limits
 
@@ -269,7 +269,7 @@ def network_report(nd: NetworkData, cfg: Any, tile_path: str | None, job_model: 
         st = accuracy_over_time(ex, nd.x_test, nd.y_test, times_s, device_seeds, progress)
     d = res.to_dict()
     acc = {"ideal": st.ideal, "quantised": st.quantised,
-           "analog": {f"{t:g}": {"mean": st.analog_mean_std(t)[0],
+           "analog": {time_key(t): {"mean": st.analog_mean_std(t)[0],
                                  "std": st.analog_mean_std(t)[1], "values": st.analog[t]}
                       for t in times_s},
            "times_s": times_s, "device_seeds": device_seeds, "n_test": st.n_test,
@@ -289,7 +289,7 @@ def network_report(nd: NetworkData, cfg: Any, tile_path: str | None, job_model: 
 
 
 def report_text(rep: dict[str, Any]) -> str:
-    from aimc.system.array.accuracy import time_label
+    from aimc.system.array.accuracy import time_key, time_label
 
     a = rep["accuracy"]
     lines = [f"accuracy of {rep['network']} ({a['n_test']} test inputs, "
@@ -297,7 +297,7 @@ def report_text(rep: dict[str, Any]) -> str:
              f"  ideal (float)                      {a['ideal'] * 100:7.2f} %",
              f"  quantised (8b in, 4b w, ideal ADC) {a['quantised'] * 100:7.2f} %"]
     for t in a["times_s"]:
-        v = a["analog"][f"{t:g}"]
+        v = a["analog"][time_key(t)]
         lines.append(f"  analog, {time_label(t) + ' after programming':26s} "
                      f"{v['mean'] * 100:7.2f} ± {v['std'] * 100:.2f} %")
     if a.get("software") is not None:

@@ -124,10 +124,10 @@ class TimeStudy:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["analog"] = {f"{t:g}": {"values": v, "mean": self.analog_mean_std(t)[0],
+        d["analog"] = {time_key(t): {"values": v, "mean": self.analog_mean_std(t)[0],
                                   "std": self.analog_mean_std(t)[1]}
                        for t, v in self.analog.items()}
-        d["mvm_err_analog"] = {f"{t:g}": v for t, v in self.mvm_err_analog.items()}
+        d["mvm_err_analog"] = {time_key(t): v for t, v in self.mvm_err_analog.items()}
         return d
 
 
@@ -162,6 +162,11 @@ def accuracy_over_time(ex: NetworkExecutor, x_test: np.ndarray, y_test: np.ndarr
                      {k: e.vs_quantised_pct_fs for k, e in r_q.mvm_error.items()},
                      {t: {k: float(np.mean(v)) for k, v in d.items()} for t, d in errs.items()},
                      secs, ex.targets(), ex.n_tiles, ex.notes())
+
+
+def time_key(t_s: float) -> str:
+    """JSON key of a time after programming: whole seconds as an integer ('3600')."""
+    return str(int(t_s)) if float(t_s).is_integer() else repr(float(t_s))
 
 
 def time_label(t_s: float) -> str:

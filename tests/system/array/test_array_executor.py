@@ -162,3 +162,38 @@ def test_bad_input_gives_one_message_naming_the_problem(tmp_path):
         ex.run(bad)
     with pytest.raises(RuntimeError, match="calibrate"):
         ex.run(np.zeros((2, 4, 6, 6)), "analog")
+
+
+def test_analog_path_without_nonidealities_is_the_integer_arithmetic():
+    """Ideal devices (no PCM statistics), linear cells, no wire or driver resistance and
+    an ideal linear ADC whose LSB is one unit of Σ code·level, with enough bits (19): on
+    the trained digits CNN every tile's ADC output equals the integer matmul of the 8-bit
+    input codes and 4-bit weight levels exactly, as the quantised path does, and the two
+    paths give the same network outputs."""
+    from aimc.system.array.layer import resolve_tile_model
+    from aimc.system.networks.digits_cnn import digits_cnn_path, digits_images
+
+    base = ArrayConfig()
+    q_unit = base.v_read_v * (base.g_max_s - base.g_min_s) / base.w_levels * 2 * base.t_lsb_s
+    bits = 19                                   # 127 · 7 · 256 rows < 2^18
+    cfg = ArrayConfig(device="linear", r_wire_row_ohm=0.0, r_wire_col_ohm=0.0,
+                      r_driver_ohm=0.0, ideal_adc=True, output_bits=bits,
+                      i_fs_a=q_unit * (2 ** (bits - 1) - 1) / base.window_s)
+    ex = NetworkExecutor(digits_cnn_path(), array=cfg, tile_model=resolve_tile_model(None))
+    d = digits_images(0)
+    ex.calibrate(d.x_train[:32])
+    rng = np.random.default_rng(5)
+    for lay in ex.analog_layers:
+        assert lay._k_nom() == pytest.approx(1.0, rel=1e-12)
+        codes = rng.integers(-127, 128, (64, lay.rows))
+        x = codes * (lay.x_scale_ / 127)
+        _, raw_a = lay.analog(x, return_codes=True)
+        _, raw_q = lay.quantised(x, return_codes=True)
+        for t, a, q in zip(lay.tiles_, raw_a, raw_q, strict=True):
+            exact = codes[:, t.r0:t.r1] @ lay.q_[t.r0:t.r1, t.c0:t.c1]     # int64
+            np.testing.assert_array_equal(a, exact)
+            np.testing.assert_array_equal(q, exact)
+    x = d.x_test[:24]
+    ya, yq = ex.run(x, "analog", t_s=None).output, ex.run(x, "quantised").output
+    np.testing.assert_allclose(ya, yq, rtol=1e-12, atol=1e-12 * np.abs(yq).max())
+    assert np.array_equal(ya.argmax(1), yq.argmax(1))

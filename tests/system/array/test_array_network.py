@@ -86,7 +86,7 @@ def test_unsupported_operator_and_missing_tile_model(tmp_path, capsys):
         NetworkExecutor(path, tile_model=tile_model())
     assert main(["accuracy", "digits-mlp", "--tile", str(tmp_path / "none.h5")]) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert main(["accuracy", str(path), "--tile", str(tile_path())]) == 2
+    assert main(["accuracy", str(path), "--tile", str(tile_path()), "--data", "digits"]) == 2
     assert "Tanh (node 'tanh0')" in capsys.readouterr().err
 
 
