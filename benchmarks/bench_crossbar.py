@@ -1,11 +1,20 @@
-"""Crossbar operating point: aimc (build + simulate through the shared library)
-versus ``ngspice -b`` on the very same netlist, measured side by side in one run.
+"""Crossbar operating point: aimc (new and pre-issue-10 code) versus the fastest
+``ngspice -b`` invocation that returns the same output currents, side by side.
 
-Each measurement runs in a fresh process so that peak memory (max RSS) is that of
-one simulation. Prints medians over ``--repeat`` runs and the ratio
-aimc-simulate / ngspice-batch (target <= 1.2), build time and peak memory apart.
+Every measurement is a fresh process, in paired rounds (all variants back to back
+per round), and reports CPU time (getrusage: user + system of that process, with
+ngspice's thread) beside wall time, and peak memory (max RSS). The ``ngspice -b``
+invocations, all on the netlist that aimc writes (``Design.text()``):
 
-    python benchmarks/bench_crossbar.py --size 256 --repeat 3 [--json]
+* ``-b -r out.raw``              the netlist as it is (no ``.save``: every vector kept);
+* ``-b -r out.raw`` + ``.save``  the netlist with one ``.save`` of the 2·N sense and
+  driver currents (what the old aimc sent; ngspice's name scan per saved vector);
+* ``-b`` + ``.control``          ``op`` then ``write`` of the same currents only.
+
+The aimc figure is ``design.simulate()`` (load + run + read the currents) inside
+the child; its netlist build is reported apart.
+
+    python benchmarks/bench_crossbar.py --size 256 --repeat 3 [--no-old] [--json]
 """
 
 from __future__ import annotations
@@ -20,15 +29,16 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from old_tree import env_for, old_tree  # noqa: E402
+
 CHILD = r"""
 import json, resource, sys, time
 import numpy as np
-t0 = time.perf_counter()
 from aimc.circuits import crossbar as xb
 from aimc.circuits.spice import engine
 engine()                                  # library load: once per process, not per run
-t_import = time.perf_counter() - t0
-n, r_wire, out, batch = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
+n, r_wire, out = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 rng = np.random.default_rng(0)
 cfg = xb.CrossbarConfig(rows=n, cols=n, r_wire_row_ohm=r_wire, r_wire_col_ohm=r_wire)
 g = xb.weights_to_conductances(rng.uniform(0, 1, (n, n)), "single")
@@ -37,34 +47,51 @@ t1 = time.perf_counter()
 design = xb.crossbar_design(cfg, g, x)
 text = design.text()
 t_build = time.perf_counter() - t1
+if out != "-":
+    open(out, "w").write(text)
+vec = xb.output_vectors(cfg) + xb.driver_vectors(cfg)
+c0 = resource.getrusage(resource.RUSAGE_SELF)
 t2 = time.perf_counter()
-res = design.simulate(batch=batch)
+res = design.simulate()
 i = [res.scalar(v) for v in xb.output_vectors(cfg)]
 t_sim = time.perf_counter() - t2
-open(out, "w").write(text)
-print(json.dumps({"build_s": t_build, "simulate_s": t_sim, "import_s": t_import,
-                  "ngspice_load_s": res.load_time_s, "ngspice_run_s": res.sim_time_s,
-                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "i0": i[0]}))
+c1 = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"build_s": t_build, "wall_s": t_sim,
+                  "cpu_s": (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime),
+                  "max_rss_mb": c1.ru_maxrss / 1024, "i0": i[0], "vectors": vec}))
 """
 
 
-def run_aimc(n: int, r_wire: float, netlist: Path, batch: bool) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(n), str(r_wire), str(netlist),
-                          "1" if batch else "0"], capture_output=True, text=True, check=True)
+def run_aimc(n: int, r_wire: float, netlist: str, shim: Path | None) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, str(n), str(r_wire), netlist],
+                         capture_output=True, text=True, check=True, env=env_for(shim))
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_ngspice_batch(netlist: Path, raw: Path | None = None) -> dict:
-    """``ngspice -b`` alone (no results written), or ``-r raw`` (results in a rawfile)."""
-    cmd = ["ngspice", "-b"] + (["-r", str(raw)] if raw else []) + [str(netlist)]
+def run_ngspice(args: list[str]) -> dict:
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(["ngspice", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     if status != 0:
-        raise RuntimeError(f"ngspice -b failed on {netlist}")
-    return {"wall_s": wall, "max_rss_mb": usage.ru_maxrss / 1024}
+        raise RuntimeError(f"ngspice {' '.join(args)} failed")
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
+            "max_rss_mb": usage.ru_maxrss / 1024}
+
+
+def variants(base: Path, vectors: list[str]) -> dict[str, Path]:
+    """The netlist as written, with .save lines, and with a .control block."""
+    text = base.read_text()
+    head = text[:text.lower().rindex(".op")]
+    save = base.with_name("save.cir")
+    save.write_text(head + "".join(f".save {' '.join(vectors[k:k + 16])}\n"
+                                   for k in range(0, len(vectors), 16)) + ".op\n.end\n")
+    ctrl = base.with_name("ctrl.cir")
+    raw = base.with_name("ctrl.raw")
+    ctrl.write_text(head + ".control\nop\nwrite " + str(raw) + " "
+                    + " ".join(vectors) + "\n.endc\n.end\n")
+    return {"raw_nosave": base, "raw_save": save, "control_write": ctrl}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -72,59 +99,67 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--r-wire", type=float, default=1.0, help="ohm per segment, both lines")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-old", action="store_true", help="skip the pre-issue-10 code")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    rows = []
-    raw_rows: list[dict] = []
+    keep: list = []
+    shim = None if args.no_old else old_tree(keep=keep)
+    rows: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         net = Path(tmp) / "xbar.cir"
-        for _ in range(args.repeat):
-            a = run_aimc(args.size, args.r_wire, net, batch=False)
-            s = run_aimc(args.size, args.r_wire, net, batch=True)
-            b = run_ngspice_batch(net)
-            br = run_ngspice_batch(net, Path(tmp) / "out.raw")
-            rows.append((a, b, s))
-            raw_rows.append(br)
+        first = run_aimc(args.size, args.r_wire, str(net), None)   # writes the netlist
+        files = variants(net, first["vectors"])
+        raw = str(Path(tmp) / "out.raw")
+        cmds = {"ngspice -b -r out.raw (netlist as written)": ["-b", "-r", raw,
+                                                               str(files["raw_nosave"])],
+                "ngspice -b -r out.raw + .save of the currents": ["-b", "-r", raw,
+                                                                  str(files["raw_save"])],
+                "ngspice -b, .control: op + write the currents": ["-b",
+                                                                  str(files["control_write"])]}
+        for _ in range(args.repeat):          # paired rounds
+            rows.setdefault("aimc new", []).append(
+                run_aimc(args.size, args.r_wire, "-", None))
+            if shim is not None:
+                rows.setdefault("aimc old", []).append(
+                    run_aimc(args.size, args.r_wire, "-", shim))
+            for name, cmd in cmds.items():
+                rows.setdefault(name, []).append(run_ngspice(cmd))
     med = statistics.median
-    out = {
-        "size": args.size,
-        "r_wire_ohm": args.r_wire,
-        "repeat": args.repeat,
-        "aimc_build_s": med(a["build_s"] for a, _, _ in rows),
-        "aimc_simulate_s": med(a["simulate_s"] for a, _, _ in rows),
-        "aimc_batch_simulate_s": med(s["simulate_s"] for _, _, s in rows),
-        "aimc_peak_mb": med(a["max_rss_mb"] for a, _, _ in rows),
-        "ngspice_batch_s": med(b["wall_s"] for _, b, _ in rows),
-        "ngspice_peak_mb": max(b["max_rss_mb"] for _, b, _ in rows),
-        "ngspice_batch_raw_s": med(r["wall_s"] for r in raw_rows),
-        "ratio_simulate_vs_batch_raw": med(
-            a["simulate_s"] / r["wall_s"] for (a, _, _), r in zip(rows, raw_rows, strict=True)),
-        "ratio_simulate_vs_batch": med(a["simulate_s"] / b["wall_s"] for a, b, _ in rows),
-        "ratio_batch_mode_vs_batch": med(s["simulate_s"] / b["wall_s"] for _, b, s in rows),
-        "ratio_build_plus_simulate_vs_batch": med(
-            (a["build_s"] + min(a["simulate_s"], s["simulate_s"])) / b["wall_s"]
-            for a, b, s in rows),
-    }
+    table = {name: {k: med(r[k] for r in rs) for k in ("cpu_s", "wall_s", "max_rss_mb")}
+             for name, rs in rows.items()}
+    ng = [k for k in table if k.startswith("ngspice")]
+    fastest_cpu = min(ng, key=lambda k: table[k]["cpu_s"])
+    fastest_wall = min(ng, key=lambda k: table[k]["wall_s"])
+    out: dict = {"size": args.size, "r_wire_ohm": args.r_wire, "repeat": args.repeat,
+                 "load_average": os.getloadavg()[0], "table": table,
+                 "fastest_ngspice_cpu": fastest_cpu, "fastest_ngspice_wall": fastest_wall,
+                 "build_s": med(r["build_s"] for r in rows["aimc new"])}
+    for who in ("aimc new", "aimc old"):
+        if who not in rows:
+            continue
+        # ratios per round (paired), then the median
+        k = len(rows[who])
+        out[f"{who}: cpu / fastest ngspice"] = med(
+            rows[who][i]["cpu_s"] / min(rows[n][i]["cpu_s"] for n in ng) for i in range(k))
+        out[f"{who}: wall / fastest ngspice"] = med(
+            rows[who][i]["wall_s"] / min(rows[n][i]["wall_s"] for n in ng) for i in range(k))
+        out[f"{who}: peak memory / fastest ngspice's"] = (
+            table[who]["max_rss_mb"] / table[fastest_cpu]["max_rss_mb"])
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        print(f"crossbar {args.size}x{args.size} operating point, r_wire {args.r_wire} ohm "
-              f"(both lines), median of {args.repeat}")
-        print(f"  aimc build (netlist text)      {out['aimc_build_s']:8.2f} s")
-        print(f"  aimc simulate (load+run+read)  {out['aimc_simulate_s']:8.2f} s   "
-              f"peak {out['aimc_peak_mb']:.0f} MB (process)")
-        print(f"  aimc simulate, batch mode      {out['aimc_batch_simulate_s']:8.2f} s   "
-              "(ngspice -b subprocess + rawfile)")
-        print(f"  ngspice -b (same netlist)      {out['ngspice_batch_s']:8.2f} s   "
-              f"peak {out['ngspice_peak_mb']:.0f} MB")
-        print(f"  ngspice -b -r out.raw          {out['ngspice_batch_raw_s']:8.2f} s   "
-              "(batch run that writes its results)")
-        print(f"  ratio shared-lib / ngspice -b  {out['ratio_simulate_vs_batch']:8.2f}x")
-        print(f"  ratio shared-lib / -b -r raw   {out['ratio_simulate_vs_batch_raw']:8.2f}x")
-        print(f"  ratio batch mode / ngspice -b  {out['ratio_batch_mode_vs_batch']:8.2f}x "
-              "(target <= 1.2)")
-        print(f"  ratio build+best simulate / -b "
-              f"{out['ratio_build_plus_simulate_vs_batch']:8.2f}x")
+        print(f"crossbar {args.size}x{args.size} operating point, {args.r_wire} ohm wires "
+              f"(both lines), median of {args.repeat} paired rounds, load average "
+              f"{out['load_average']:.1f}")
+        for name, s in table.items():
+            print(f"  {name:48s} cpu {s['cpu_s']:7.2f} s  wall {s['wall_s']:7.2f} s  "
+                  f"peak {s['max_rss_mb']:6.0f} MB")
+        print(f"  aimc netlist build (not in the above): {out['build_s']:.2f} s")
+        for k, v in out.items():
+            if k.startswith("aimc"):
+                print(f"  {k:48s} {v:6.2f}x")
+    for k in keep:
+        k.cleanup()
     return out
 
 

@@ -193,7 +193,25 @@ class Engine:
                 done.set()
             return 0
 
+        # ngspice calls these for every line it prints and every status update;
+        # PySpice's versions log each one through `logging` (a measurable share of
+        # a small point). Lean versions: keep the text, nothing else.
+        def _send_char(message_c, ngspice_id, user_data):  # noqa: ARG001
+            obj = ffi.from_handle(user_data)
+            prefix, _, content = ffi.string(message_c).decode("utf8", "replace").partition(" ")
+            (obj._stderr if prefix == "stderr" else obj._stdout).append(content)
+            return 0
+
+        def _send_stat(message, ngspice_id, user_data):  # noqa: ARG001
+            return 0
+
+        def _send_init_data(data, ngspice_id, user_data):  # noqa: ARG001
+            return 0
+
         NgSpiceShared._background_thread_running = staticmethod(_bg_running)
+        NgSpiceShared._send_char = staticmethod(_send_char)
+        NgSpiceShared._send_stat = staticmethod(_send_stat)
+        NgSpiceShared._send_init_data = staticmethod(_send_init_data)
         self._ffi = ffi
         self._done = threading.Event()
         self._shared = NgSpiceShared.new_instance()

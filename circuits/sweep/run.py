@@ -7,7 +7,8 @@ each point's timeout (``timeout_s`` + a grace period; ngspice itself halts at
 in libngspice, abort) is replaced; either way the point is recorded as timeout or
 failed and the sweep goes on.
 
-Dask: with ``scheduler="tcp://host:port"`` every point is a task on the cluster;
+Dask: with ``scheduler="tcp://host:port"`` points go to the cluster in chunks (one
+Dask task runs several points, one after the other);
 inside each Dask worker the point runs in the same kind of isolated child process,
 so a crashing point does not take the Dask worker down. If a Dask worker is lost
 (killed, machine gone), the scheduler reruns its points elsewhere. The client (this
@@ -390,6 +391,21 @@ def dask_point(target: str, index: int, params: dict[str, Any], outputs: list[st
         return execute_point(target, index, params, outputs, timeout_s)
 
 
+def dask_points(target: str, chunk: list[Task], outputs: list[str], timeout_s: float,
+                grace_s: float) -> list[PointOutcome]:
+    """The Dask task of several points, run one after the other in the Dask worker's
+    isolated child process (one engine per worker process): one scheduler round trip
+    and one result message for the chunk instead of one per point."""
+    return [dask_point(target, index, params, outputs, timeout_s, grace_s)
+            for index, params in chunk]
+
+
+def chunk_size(n_points: int, n_workers: int, max_chunk: int = 32) -> int:
+    """Points per Dask task: at least 4 tasks per worker (load balance, progress),
+    at most ``max_chunk`` points per task."""
+    return max(1, min(max_chunk, n_points // max(1, 4 * n_workers)))
+
+
 def check_scheduler(address: str, timeout_s: float = 20.0) -> int:
     """Number of workers of the Dask scheduler at ``address``; PoolError if unreachable."""
     from distributed import Client
@@ -406,8 +422,12 @@ def check_scheduler(address: str, timeout_s: float = 20.0) -> int:
 
 
 def run_dask(tasks: Iterable[Task], target: str, outputs: list[str], address: str,
-             timeout_s: float, on_outcome: OnOutcome, grace_s: float | None = None) -> int:
+             timeout_s: float, on_outcome: OnOutcome, grace_s: float | None = None,
+             chunk: int | None = None) -> int:
     """Run ``tasks`` on the Dask cluster at ``address``; outcomes in any order.
+
+    Points go to the cluster in chunks (:func:`chunk_size`, or ``chunk`` points per
+    Dask task): per-task scheduling costs milliseconds, as much as a small point.
 
     Returns the number of Dask workers the cluster had when the sweep started.
     """
@@ -425,20 +445,26 @@ def run_dask(tasks: Iterable[Task], target: str, outputs: list[str], address: st
         client = stack.enter_context(Client(address, timeout="30s"))
         n_workers = len(client.scheduler_info().get("workers", {}))
         futures = {}
-        for index, params in tasks:
-            fut = client.submit(dask_point, target, index, params, outputs, timeout_s, grace,
-                                key=f"aimc-point-{tag}-{index}", pure=False)
-            futures[fut.key] = (fut, index)
+        todo = list(tasks)
+        size = chunk_size(len(todo), n_workers) if chunk is None else max(1, chunk)
+        for k in range(0, len(todo), size):
+            part = todo[k:k + size]
+            fut = client.submit(dask_points, target, part, outputs, timeout_s, grace,
+                                key=f"aimc-points-{tag}-{part[0][0]}", pure=False)
+            futures[fut.key] = (fut, [index for index, _ in part])
         for fut in as_completed([f for f, _ in futures.values()]):
-            _, index = futures.pop(fut.key)
+            _, indices = futures.pop(fut.key)
             if fut.status == "finished":
-                on_outcome(fut.result())
+                for outcome in fut.result():
+                    on_outcome(outcome)
             elif fut.status == "error":
                 exc = fut.exception()
-                on_outcome(PointOutcome(index, "failed",
-                                        f"dask: {type(exc).__name__}: {exc}", worker="dask"))
-            else:       # cancelled / lost with the scheduler: the point never ran
-                unrun += 1
+                for index in indices:
+                    on_outcome(PointOutcome(index, "failed",
+                                            f"dask: {type(exc).__name__}: {exc}",
+                                            worker="dask"))
+            else:       # cancelled / lost with the scheduler: the points never ran
+                unrun += len(indices)
             fut.release()
     if unrun:
         raise SchedulerLostError(f"Dask scheduler {address} lost; {unrun} points did not run")
