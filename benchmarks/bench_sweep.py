@@ -1,18 +1,19 @@
-"""Benchmark: sweep-engine throughput and overhead on 64x64 crossbar operating points.
+"""Sweep-engine throughput on small crossbar operating points: the current code versus
+the code before issue 10, side by side in one run.
 
-Measures, for the same sweep of random-weight 64x64 crossbars (1R, linear devices):
+For the same sweep of random-weight crossbars (default 8x8, 1R, linear, 1 ohm
+wires: points of a few milliseconds, where the engine's own overhead shows), each
+round runs, back to back and each in a fresh process:
 
-* throughput with 1 and 2 local workers (points/s; target >= 1.8x on 2 cores);
-* overhead per point: wall time per point (1 worker, steady state) versus ngspice's
-  own time for the point (netlist load + solve); target <= 15 %;
-* the same sweep through a Dask scheduler + workers on loopback versus the local pool.
+* the local pool with 1 and 2 workers (points/s, and CPU per point: getrusage of the
+  sweep process plus its worker processes);
+* a Dask scheduler + 2 workers on loopback (``--host 127.0.0.1``), points/s.
 
-Two wire settings: ``--wire-ohm 1`` (realistic IR drop; ngspice's matrix reordering
-makes each point take seconds) and ``--wire-ohm 0`` (ideal wires: ~0.1 s per point,
-so the engine's overhead is most visible). Usage:
+Medians over ``--repeat`` paired rounds. The machine may be shared: compare the
+ratios and the CPU per point rather than absolute points/s.
 
-    .venv/bin/python benchmarks/bench_sweep.py [--size 64] [--wire-ohm 1] [--points 12]
-        [--repeat 3] [--no-dask] [--json] [--figure docs/readme/sweep_bench.png]
+    python benchmarks/bench_sweep.py [--size 8] [--points 400] [--repeat 3]
+        [--no-dask] [--no-old] [--json]
 """
 
 from __future__ import annotations
@@ -21,49 +22,47 @@ import argparse
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import h5py
-import numpy as np
+sys.path.insert(0, str(Path(__file__).parent))
+from old_tree import env_for, old_tree  # noqa: E402
+
+CHILD = r"""
+import json, resource, sys, tempfile, time
+from pathlib import Path
 from aimc.circuits.sweep.run import run_sweep
 from aimc.circuits.sweep.spec import SweepSpec
-
-
-def crossbar_spec(size: int, wire_ohm: float, points: int) -> SweepSpec:
-    return SweepSpec(
-        generator="crossbar_op", name=f"bench_{size}x{size}_r{wire_ohm:g}", seed=2026,
-        repeat=points, timeout_s=600.0,
-        fixed={"rows": size, "cols": size, "r_wire_row_ohm": wire_ohm,
-               "r_wire_col_ohm": wire_ohm, "w_low": 0.0, "w_high": 1.0},
-        record=["i_out_a", "power_w"],
-    ).validate()
-
-
-def measure(spec: SweepSpec, out: Path, workers: int | None = None,
-            scheduler: str | None = None) -> dict:
+a = json.loads(sys.argv[1])
+spec = SweepSpec(generator="crossbar_op", name="bench", seed=2026, repeat=a["points"],
+                 timeout_s=600.0,
+                 fixed={"rows": a["size"], "cols": a["size"], "r_wire_row_ohm": a["wire"],
+                        "r_wire_col_ohm": a["wire"], "w_low": 0.0, "w_high": 1.0},
+                 record=["i_out_a", "power_w"]).validate()
+with tempfile.TemporaryDirectory() as d:
     t0 = time.perf_counter()
-    s = run_sweep(spec, out, workers=workers, scheduler=scheduler, progress=False,
-                  force=True)
+    s = run_sweep(spec, Path(d) / "o.h5", workers=a["workers"], scheduler=a["scheduler"],
+                  progress=False, force=True)
     wall = time.perf_counter() - t0
-    assert s.ok, s.failures
-    with h5py.File(out, "r") as f:
-        fin = np.sort(f["points/finished_utc"][()])
-        sim = f["points/sim_time_s"][()]
-        in_worker = f["points/wall_time_s"][()]
-    n = len(fin)
-    k = max(1, s.workers)
-    # steady state: from the first k finishes to the last (startup excluded)
-    steady = (n - k) / (fin[-1] - fin[k - 1]) if n > k and fin[-1] > fin[k - 1] else n / wall
-    return {
-        "workers": s.workers, "scheduler": scheduler, "points": n, "wall_s": wall,
-        "points_per_s": n / wall, "points_per_s_steady": steady,
-        "spice_s_per_point": float(np.mean(sim)),
-        "worker_s_per_point": float(np.mean(in_worker)),
-    }
+me = resource.getrusage(resource.RUSAGE_SELF)
+ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+assert s.points_ok == a["points"], s.failures[:3]
+print(json.dumps({"wall_s": wall, "points_per_s": a["points"] / wall,
+                  "cpu_per_point_ms": 1e3 * (me.ru_utime + me.ru_stime + ch.ru_utime
+                                             + ch.ru_stime) / a["points"]}))
+"""
+
+
+def sweep(args: dict, shim: Path | None) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], env=env_for(shim),
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def free_port() -> int:
@@ -72,16 +71,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def dask_cluster(n_workers: int, tmp: Path):
+def dask_cluster(n_workers: int, tmp: Path, shim: Path | None):
     exe = str(Path(sys.executable).with_name("dask"))
     port = free_port()
     addr = f"tcp://127.0.0.1:{port}"
-    log = open(tmp / "dask.log", "w")  # noqa: SIM115 - closed by the caller via procs
+    env = env_for(shim)
+    log = open(tmp / "dask.log", "a")  # noqa: SIM115 - closed by the caller
     procs = [subprocess.Popen([exe, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                               "--no-dashboard"], stdout=log, stderr=subprocess.STDOUT)]
+                               "--dashboard-address", "127.0.0.1:0"], stdout=log,
+                              stderr=subprocess.STDOUT, env=env)]
     procs += [subprocess.Popen([exe, "worker", addr, "--nthreads", "1", "--no-nanny",
-                                "--no-dashboard", "--host", "127.0.0.1"], stdout=log,
-                               stderr=subprocess.STDOUT) for _ in range(n_workers)]
+                                "--dashboard-address", "127.0.0.1:0", "--host", "127.0.0.1"],
+                               stdout=log, stderr=subprocess.STDOUT, env=env)
+              for _ in range(n_workers)]
     from distributed import Client
 
     with Client(addr, timeout="60s") as c:
@@ -100,96 +102,78 @@ def stop(procs: list[subprocess.Popen]) -> None:
             p.wait()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--size", type=int, default=8)
     ap.add_argument("--wire-ohm", type=float, default=1.0)
-    ap.add_argument("--points", type=int, default=12)
+    ap.add_argument("--points", type=int, default=400)
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-dask", action="store_true")
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="measure each configuration this many times (interleaved) and "
-                         "keep the fastest: the machine may be shared")
+    ap.add_argument("--no-old", action="store_true")
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--figure", default=None, help="write a bar chart (PNG) here")
-    args = ap.parse_args()
-    spec = crossbar_spec(args.size, args.wire_ohm, args.points)
-    res: dict = {"size": args.size, "wire_ohm": args.wire_ohm, "points": args.points,
-                 "cpus": os.cpu_count(), "load_avg_before": os.getloadavg()[0]}
+    ns = ap.parse_args(argv)
+    keep: list = []
+    trees = {"new": None} if ns.no_old else {"new": None, "old": old_tree(keep=keep)}
+    base = {"size": ns.size, "wire": ns.wire_ohm, "points": ns.points, "scheduler": None}
+    runs: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as d:
-        tmp = Path(d)
-        ones, twos = [], []
-        for _ in range(args.repeat):
-            ones.append(measure(spec, tmp / "w1.h5", workers=1))
-            twos.append(measure(spec, tmp / "w2.h5", workers=2))
-        one = max(ones, key=lambda r: r["points_per_s_steady"])
-        two = max(twos, key=lambda r: r["points_per_s_steady"])
-        res["local_1"], res["local_2"] = one, two
-        res["all_runs"] = {"local_1": ones, "local_2": twos}
-        res["speedup_2_vs_1"] = two["points_per_s"] / one["points_per_s"]
-        res["speedup_2_vs_1_steady"] = (two["points_per_s_steady"]
-                                        / one["points_per_s_steady"])
-        per_point = 1.0 / one["points_per_s_steady"]
-        res["overhead_pct"] = 100.0 * (per_point / one["spice_s_per_point"] - 1.0)
-        res["overhead_in_worker_pct"] = 100.0 * (one["worker_s_per_point"]
-                                                 / one["spice_s_per_point"] - 1.0)
-        if not args.no_dask:
-            addr, procs, log = dask_cluster(2, tmp)
-            try:
-                dks = [measure(spec, tmp / "dask.h5", scheduler=addr)
-                       for _ in range(args.repeat)]
-                dk = max(dks, key=lambda r: r["points_per_s_steady"])
-                res["all_runs"]["dask_2"] = dks
-            finally:
-                stop(procs[1:])  # workers first, while the scheduler still answers
+        clusters = {}
+        try:
+            if not ns.no_dask:
+                for name, shim in trees.items():
+                    clusters[name] = dask_cluster(2, Path(d), shim)
+            for _ in range(ns.repeat):        # paired rounds
+                for name, shim in trees.items():
+                    for w in (1, 2):
+                        runs.setdefault(f"{name} local {w}", []).append(
+                            sweep({**base, "workers": w}, shim))
+                    if name in clusters:
+                        runs.setdefault(f"{name} dask 2", []).append(
+                            sweep({**base, "workers": 2, "scheduler": clusters[name][0]},
+                                  shim))
+        finally:
+            for _addr, procs, log in clusters.values():
+                stop(procs[1:])
                 stop(procs[:1])
                 log.close()
-            res["dask_2"] = dk
-            res["dask_vs_local_2"] = dk["points_per_s"] / two["points_per_s"]
-            res["dask_vs_local_2_steady"] = (dk["points_per_s_steady"]
-                                             / two["points_per_s_steady"])
-    res["load_avg_after"] = os.getloadavg()[0]
-    if args.figure:
-        figure(res, Path(args.figure))
-    if args.json:
-        print(json.dumps(res, indent=1))
-        return
-    print(f"{args.size}x{args.size} crossbar OP, wire {args.wire_ohm:g} ohm, "
-          f"{args.points} points, {os.cpu_count()} cpus")
-    for key in ("local_1", "local_2", "dask_2"):
-        if key in res:
-            r = res[key]
-            print(f"  {key:8s} {r['points_per_s']:.3g} pt/s (steady {r['points_per_s_steady']:.3g})"
-                  f", SPICE {r['spice_s_per_point']:.3g} s/pt, in worker "
-                  f"{r['worker_s_per_point']:.3g} s/pt")
-    print(f"  2 vs 1 workers: {res['speedup_2_vs_1']:.2f}x "
-          f"(steady {res['speedup_2_vs_1_steady']:.2f}x)")
-    print(f"  overhead per point vs ngspice: {res['overhead_pct']:.1f} % "
-          f"(in worker: {res['overhead_in_worker_pct']:.1f} %)")
-    if "dask_2" in res:
-        print(f"  Dask/local (2 workers): {res['dask_vs_local_2']:.2f} "
-              f"(steady {res['dask_vs_local_2_steady']:.2f})")
-
-
-def figure(res: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = [k for k in ("local_1", "local_2", "dask_2") if k in res]
-    labels = {"local_1": "local, 1 worker", "local_2": "local, 2 workers",
-              "dask_2": "Dask loopback,\n2 workers"}
-    fig, ax = plt.subplots(figsize=(5, 3))
-    vals = [res[k]["points_per_s_steady"] for k in keys]
-    ax.bar([labels[k] for k in keys], vals, color=["#888", "#36c", "#c63"][:len(keys)])
-    for i, v in enumerate(vals):
-        ax.text(i, v, f"{v:.3g}", ha="center", va="bottom")
-    ax.set_ylabel("points / s (steady state)")
-    ax.set_title(f"{res['size']}x{res['size']} crossbar OP sweep, wire {res['wire_ohm']:g} Ω")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    med = statistics.median
+    table = {k: {m: med(r[m] for r in v) for m in v[0]} for k, v in runs.items()}
+    out: dict = {"size": ns.size, "points": ns.points, "repeat": ns.repeat,
+                 "load_average": os.getloadavg()[0], "table": table}
+    for name in trees:
+        k = len(runs[f"{name} local 2"])
+        out[f"{name}: 2 workers / 1 worker"] = med(
+            runs[f"{name} local 2"][i]["points_per_s"] / runs[f"{name} local 1"][i]["points_per_s"]
+            for i in range(k))
+        if f"{name} dask 2" in runs:
+            out[f"{name}: dask 2 / local 2"] = med(
+                runs[f"{name} dask 2"][i]["points_per_s"]
+                / runs[f"{name} local 2"][i]["points_per_s"] for i in range(k))
+    if "old" in trees:
+        k = len(runs["new local 2"])
+        for mode in ("local 1", "local 2", "dask 2"):
+            if f"new {mode}" in runs:
+                out[f"new / old points/s, {mode}"] = med(
+                    runs[f"new {mode}"][i]["points_per_s"] / runs[f"old {mode}"][i]["points_per_s"]
+                    for i in range(k))
+    if ns.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"{ns.size}x{ns.size} crossbar op sweep, {ns.points} points, median of "
+              f"{ns.repeat} paired rounds, load average {out['load_average']:.1f}")
+        for k, v in table.items():
+            cpu = v.get("cpu_per_point_ms")
+            print(f"  {k:14s} {v['points_per_s']:8.1f} pt/s"
+                  + (f"   cpu {cpu:6.2f} ms/pt" if cpu and "dask" not in k else ""))
+        for k, v in out.items():
+            if "/" in k:
+                print(f"  {k:34s} {v:6.2f}x")
+    for k in keep:
+        k.cleanup()
+    return out
 
 
 if __name__ == "__main__":
+    t = time.time()
     main()
+    print(f"  ({time.time() - t:.0f} s)", file=sys.stderr)
