@@ -506,14 +506,19 @@ class PwmRows:
         mags = np.asarray(mags, np.int64)
         s = np.asarray(signs, float)
         b, n = mags.shape
-        contrib = np.abs(s) * self.dfs[None, :]
-        if np.any(self.dfd):
-            contrib = contrib + s * self.dfd[None, :]
         width = n_levels + 1
         # histogram over reversed levels (column n_levels - l): the rows on in step l,
         # those with mags >= l, are then a forward cumulative sum
         idx = ((n_levels - mags) + width * np.arange(b)[:, None]).ravel()
-        hist = np.bincount(idx, contrib.ravel(), b * width).reshape(b, width)
+        if not np.any(self.dfd) and np.ptp(self.dfs) == 0:
+            # every row adds the same to f̄' (the usual case: one device law, rows at
+            # ±v_read): count the rows per level (rows off sit at level 0, unused)
+            hist = np.bincount(idx, minlength=b * width).reshape(b, width) * self.dfs[0]
+        else:
+            contrib = np.abs(s) * self.dfs[None, :]
+            if np.any(self.dfd):
+                contrib = contrib + s * self.dfd[None, :]
+            hist = np.bincount(idx, contrib.ravel(), b * width).reshape(b, width)
         on = np.cumsum(hist, axis=1)[:, ::-1]
         fb = on + self.base
         fb[:, 0] = 0.0

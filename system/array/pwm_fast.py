@@ -18,7 +18,12 @@ linear rate (:meth:`CcoAdcSurrogate.linear_rate`) and
    the ADC's range ``h`` is nearly flat (f' ≈ m), so the samples' error matters little.
 3. Where a sample comes within ``refine_at`` of ``i_max``, the clamp (slope −m: the
    part that is sensitive to the current) can act: for those (vector, column) pairs the
-   remainder is recomputed exactly over every LSB step, from per-step row sums.
+   remainder is recomputed exactly over every LSB step, from per-step row sums. The
+   threshold is 0.8 x i_max for signed inputs and 0.9 x i_max when every input has one
+   sign (post-ReLU): a one-sign profile fluctuates less between the samples. Measured on
+   a 256x256 tile (64 vectors, 4 samples; RMS vs segment-exact, share of pairs refined):
+   post-ReLU 0.073 LSB / 1.2 % at 0.8, 0.074 / 0.46 % at 0.9, 0.101 / 0 without
+   refinement; signed 0.073 / 8.9 % at 0.8, 0.093 / 5.4 % at 0.9, 0.41 / 0 without.
 
 No (B, segments, rows, cols) temporary: the largest are (profile_points, chunk, rows)
 and (pairs, rows).
@@ -59,7 +64,7 @@ def _f32(pr: Any) -> dict[str, np.ndarray]:
 
 def fast_counts(pr: Any, adc: Any, key: str, codes: np.ndarray, t_lsb_s: float,
                 n_levels: int, slope: float, profile_points: int = 4,
-                refine_at: float = 0.8, chunk: int = 4096,
+                refine_at: float | None = None, chunk: int = 4096,
                 stats: FastStats | None = None) -> np.ndarray:
     """ADC counts (B, cols) (float, before the counter's rounding) of integer PWM codes
     (B, rows) with |code| <= ``n_levels``."""
@@ -108,7 +113,8 @@ def fast_counts(pr: Any, adc: Any, key: str, codes: np.ndarray, t_lsb_s: float,
         del cur
         rem = rem.sum(axis=0)
         count = lin + rem * (longest * (t_lsb_s / m_pts)).astype(np.float32)[:, None]
-        near = peak > refine_at * imax
+        thr = refine_at if refine_at is not None else (0.9 if pos else 0.8)
+        near = peak > thr * imax
         del rem, peak
         stats.n_steps += int(longest.sum()) * out.shape[1]
         if near.any():
