@@ -162,3 +162,22 @@ def test_bad_inputs_name_the_problem(tmp_path):
         la.read_graph_csv(neg)
     with pytest.raises(ValueError, match="circuit name"):
         la.LinalgConfig(name="x\n.control")
+
+
+def test_saturation_mode_pins_the_largest_output_at_the_swing_limit():
+    # G_λ 1 % below the eigenvalue: the principal mode grows until the largest output is
+    # clamped (the paper's saturation); the rest follow to O(margin)
+    g = la.google_matrix(PAGES9, 9)
+    ref, _ = la.power_iteration(g)
+    cfg = la.LinalgConfig()
+    res = la.pagerank(PAGES9, 9, cfg, margin=0.01)
+    assert np.max(np.abs(res.u_v)) == pytest.approx(cfg.opamp.v_out_max_v, rel=1e-3)
+    cos = res.vector @ ref / np.linalg.norm(ref)
+    assert 0.999 <= cos < 1 - 1e-6          # close, but the margin's error is visible
+    # hand calculation of the pinned state: (λ_set I - G)_{-k} u_{-k} = G_{-k,k} u_k
+    k = int(np.argmax(ref))
+    keep = np.arange(9) != k
+    u = np.zeros(9)
+    u[k] = 1.0
+    u[keep] = np.linalg.solve((0.99 * np.eye(8) - g[np.ix_(keep, keep)]), g[keep, k])
+    assert np.max(np.abs(res.vector - u / np.linalg.norm(u))) < 2e-3
