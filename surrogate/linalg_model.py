@@ -95,11 +95,10 @@ def _build(a: np.ndarray, cfg: LinalgConfig, g_unit: float, mode: str,
     gain = op.gain
     m = _Mna()
     pos, neg = np.clip(a, 0, None), np.clip(-a, 0, None)
+    two = cfg.two_arrays and bool(np.any(neg > 0))
     if mode == "solve":
-        two = cfg.two_arrays and bool(np.any(neg > 0))
         drive = [pos.T] + ([neg.T] if two else [])    # driven by u, then by -u
     else:
-        two = cfg.two_arrays and bool(np.any(neg > 0))
         drive = [neg.T, pos.T] if two else [pos.T]    # eig: positive entries on -u
     need_inv = two or mode == "eig"
     u = m.new(n)
@@ -113,7 +112,7 @@ def _build(a: np.ndarray, cfg: LinalgConfig, g_unit: float, mode: str,
         g_phys = drive[0]
     else:
         src = np.empty(rp, int)
-        src[0::2] = u if mode == "solve" else u
+        src[0::2] = u
         src[1::2] = un
         g_phys = np.empty((rp, n))
         g_phys[0::2] = drive[0]
@@ -135,10 +134,7 @@ def _build(a: np.ndarray, cfg: LinalgConfig, g_unit: float, mode: str,
         m.conductance(col[:-1], col[1:], 1.0 / cfg.r_wire_col_ohm)
     if cfg.r_driver_ohm > 0:
         m.conductance(src, row[:, 0], 1.0 / cfg.r_driver_ohm)
-    else:
-        # the line's driver end is the amplifier output: tie with a stiff conductance
-        # replaced by node merging below
-        pass
+    # else: the line's driver end is the amplifier output node (merged below)
     on = g_phys > 0
     rr, cc = np.nonzero(on)
     cell_row, cell_col, cell_g = row[rr, cc + 1], col[rr, cc], g_phys[rr, cc]
