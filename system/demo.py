@@ -5,7 +5,11 @@
 2. sweeps: the CI-sized sweep of each circuit into HDF5;
 3. surrogates: a tile model fitted from those sweeps and validated (when the
    surrogate layer provides ``aimc fit``/``validate``);
-4. system: MobileNetV2 on the heterogeneous cluster beside the paper's figures.
+4. system: MobileNetV2 on the heterogeneous cluster beside the paper's figures;
+5. network: the trained digits CNN on the analog tiles (shipped tile model): accuracy of
+   the float, quantised and analog paths (1 h after programming, 3 device seeds) with its
+   latency and energy on the cluster, beside the software baseline and the paper's
+   MobileNetV2 figures.
 
 This module is an orchestrator (like the CLI): it is the one place that reaches into
 every layer, always through their public functions.
@@ -167,6 +171,52 @@ def system_step(out: Path, quiet: bool) -> dict[str, Any]:
     return {"mobilenetv2": text}
 
 
+def network_step(out: Path, quiet: bool, seeds: int = 3) -> dict[str, Any]:
+    """The digits CNN on the analog tiles: accuracy, latency and energy of one mapping."""
+    import tempfile
+
+    from aimc.surrogate.tile_model import default_tile_model_path
+    from aimc.system.cluster.ima import load_tile_model
+    from aimc.system.netreport import accuracy_config, network_report
+    from aimc.system.netreport import resolve as resolve_network
+    from aimc.system.report import plot_accuracy_vs_time
+    from aimc.system.studies.experiments import FIGURES, mobilenet
+
+    tile = str(default_tile_model_path())
+    cfg = accuracy_config(None)        # FC layers on the IMA too (as `aimc accuracy`)
+    with tempfile.TemporaryDirectory() as tmp:
+        nd = resolve_network("digits-cnn", None, 0, Path(tmp))
+        rep = network_report(nd, cfg, tile, load_tile_model(tile), [3600.0],
+                             list(range(seeds)), progress=not quiet)
+    study = rep.pop("_study")
+    rep.pop("_result")
+    plot = plot_accuracy_vs_time(study, out)
+    _, mnv2 = mobilenet()
+    f = FIGURES
+    a = rep["accuracy"]
+    an = a["analog"]["3600"]
+    rows = [
+        ("digits CNN, software (PyTorch float32)", f"{a['software'] * 100:.2f} %", "", ""),
+        ("digits CNN, ideal path (float64)", f"{a['ideal'] * 100:.2f} %", "", ""),
+        ("digits CNN, quantised (8b act., 4b w.)", f"{a['quantised'] * 100:.2f} %", "", ""),
+        (f"digits CNN, analog 1 h ({seeds} device seeds)",
+         f"{an['mean'] * 100:.2f} ± {an['std'] * 100:.2f} %",
+         f"{rep['latency_s'] * 1e6:.1f} us", f"{rep['energy_j'] * 1e6:.3f} uJ"),
+        ("MobileNetV2 224, simulated cluster", "", f"{mnv2.latency_s * 1e3:.2f} ms",
+         f"{mnv2.energy_j * 1e6:.0f} uJ"),
+        ("MobileNetV2 224, paper (seed 001)", "", f"{f['mnv2_latency_s'].value * 1e3:g} ms",
+         f"{f['mnv2_energy_j'].value * 1e6:g} uJ"),
+    ]
+    if not quiet:
+        print("\n== 5. network: digits CNN on the analog tiles (shipped tile model) ==")
+        print(_table(rows, ("network / path", "test accuracy (360 images)", "latency",
+                            "energy")))
+        print(f"{rep['tiles']} tiles on {rep['n_ima']} IMA(s); plot: {plot}")
+    return {"digits_cnn": {k: v for k, v in rep.items() if k != "layers"},
+            "mobilenetv2": {"latency_s": mnv2.latency_s, "energy_j": mnv2.energy_j},
+            "plot": str(plot)}
+
+
 def run_demo(out: str | Path, as_json: bool = False, skip: tuple[str, ...] = ()) -> int:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -179,6 +229,8 @@ def run_demo(out: str | Path, as_json: bool = False, skip: tuple[str, ...] = ())
     if sweeps and "surrogate" not in skip:
         result["surrogate"] = surrogate_step(out, sweeps, as_json)
     result["system"] = system_step(out, as_json)
+    if "network" not in skip:
+        result["network"] = network_step(out, as_json)
     result["wall_s"] = time.perf_counter() - t0
     if as_json:
         print(json.dumps(result, indent=2, default=str))
@@ -193,7 +245,7 @@ def register(sub: Any) -> None:
                        "MobileNetV2 on the cluster")
     p.add_argument("--out", default="out", help="output folder (plots, HDF5 files)")
     p.add_argument("--skip", action="append", default=[],
-                   choices=["circuits", "sweeps", "surrogate"], help="skip a step")
+                   choices=["circuits", "sweeps", "surrogate", "network"], help="skip a step")
     p.add_argument("--json", action="store_true", help="machine-readable summary")
     p.set_defaults(func=lambda a: run_demo(a.out, a.json, tuple(a.skip)))
 
