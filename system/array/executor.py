@@ -82,7 +82,8 @@ class ExecutorConfig:
     act_bits: int = 8             # seed 001 Sec. III-A: 8-bit activations in L1
     digital_weight_bits: int = 8  # seed 001: 8-bit kernels of the cores and the DW accelerator
     max_cal_rows: int = 256       # MVM rows per matrix for the ADC calibration
-    batch: int = 64               # images per chunk (memory)
+    #: inputs per chunk; None: as many as hold ~2 M input elements (at most 1024)
+    batch: int | None = None
     cal_seed: int = 0             # which calibration rows are used
 
     def __post_init__(self) -> None:
@@ -90,7 +91,7 @@ class ExecutorConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or v < 2:
                 raise ValueError(f"ExecutorConfig.{name} must be an integer >= 2, got {v!r}")
-        if self.max_cal_rows < 8 or self.batch < 1:
+        if self.max_cal_rows < 8 or (self.batch is not None and self.batch < 1):
             raise ValueError("ExecutorConfig.max_cal_rows must be >= 8 and batch >= 1")
 
     @property
@@ -455,7 +456,12 @@ class NetworkExecutor:
 
     def _chunk(self) -> int:
         b = self.input_shapes[0][0] if self.input_shapes[0] else None
-        return b if b else self.config.batch
+        if b:      # a graph with a fixed batch (e.g. Reshape to [1, -1]) runs at that batch
+            return b
+        if self.config.batch:
+            return self.config.batch
+        per = int(np.prod([d or 1 for d in self.input_shapes[0][1:]]))
+        return max(1, min(1024, 2_000_000 // max(per, 1)))
 
     # -- calibration and programming ------------------------------------------------------
     def calibrate(self, x_cal: np.ndarray | list[np.ndarray]) -> NetworkExecutor:
