@@ -168,6 +168,16 @@ def _run_eval_report(args: argparse.Namespace, cfg: Any, job_model: Any,
 
     times = parse_times(args.times)
     seeds = parse_seeds(args.device_seeds, args.seed)
+    if not tile:   # accuracy needs a tile model: latency/energy then come from the same one
+        import dataclasses
+
+        from aimc.surrogate.tile_model import default_tile_model_path
+        from aimc.system.cluster.ima import load_tile_model
+
+        tile = str(default_tile_model_path())
+        job_model = load_tile_model(tile)
+        cfg = dataclasses.replace(cfg, ima=dataclasses.replace(cfg.ima, size=job_model.rows,
+                                                               tile_model=tile))
     with tempfile.TemporaryDirectory() as tmp:
         nd = resolve_network(args.network, args.data, 0, Path(tmp))
         rep = network_report(nd, cfg, tile or None, job_model, times, seeds,
@@ -175,6 +185,9 @@ def _run_eval_report(args: argparse.Namespace, cfg: Any, job_model: Any,
     if args.dump_arch:
         cfg.dump(args.dump_arch)
     study, res = rep.pop("_study"), rep.pop("_result")
+    rep["tile_model"] = tile
+    if hasattr(job_model, "summary"):
+        rep["tile_job"] = job_model.summary()
     plots: list[str] = []
     if args.plots:
         from aimc.system.report import plot_accuracy_vs_time

@@ -60,8 +60,15 @@ def test_eval_data_is_one_report_of_one_mapping(tmp_path, capsys):
         v = acc["analog"][t]["values"]
         assert len(v) == 2 and acc["analog"][t]["mean"] == pytest.approx(np.mean(v))
         assert acc["analog"][t]["std"] == pytest.approx(np.std(v, ddof=1))
-    # latency, energy, IMAs, area: the cluster model's figures of the same network
-    res = evaluate(load_onnx(digits_mobilenet_path()), ClusterConfig())
+    # latency, energy, IMAs, area: the cluster model's figures of the same network, with
+    # IMA jobs from the same (shipped) tile model the accuracy used
+    from aimc.surrogate.tile_model import default_tile_model_path
+    from aimc.system.cluster.ima import load_tile_model
+
+    assert d["tile_model"] == str(default_tile_model_path())
+    res = evaluate(load_onnx(digits_mobilenet_path()), ClusterConfig(),
+                   job_model=load_tile_model(d["tile_model"]))
+    assert d["tile_job"]["energy_full_job_j"] > 0
     assert d["latency_s"] == pytest.approx(res.latency_s, rel=1e-12)
     assert d["energy_j"] == pytest.approx(res.energy_j, rel=1e-12)
     assert d["n_ima"] == res.n_ima and d["area_mm2"] == pytest.approx(res.area_mm2())
