@@ -25,6 +25,10 @@ def main() -> int:
         ["bench_sweep.py", "--points", "4" if args.quick else "12"],
         ["bench_system.py", "--repeat", "3"],
     ]
+    runs.append(["bench_array.py", "--repeat", "3" if args.quick else "9"]
+                + (["--batch", "64"] if args.quick else []))
+    runs.append(["bench_network.py"] + (["--skip-mobilenet", "--repeat", "1"]
+                                        if args.quick else []))
     if (HERE / "bench_surrogate.py").exists():
         runs.append(["bench_surrogate.py"] + (["--quick"] if args.quick else []))
     status = 0
