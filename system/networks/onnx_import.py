@@ -49,7 +49,9 @@ class UnsupportedOperatorError(OnnxImportError):
         self.nodes = nodes
         listing = ", ".join(f"{op} (node {name!r})" for name, op in nodes[:20])
         more = f" and {len(nodes) - 20} more" if len(nodes) > 20 else ""
-        super().__init__(f"unsupported ONNX operator(s): {listing}{more}")
+        super().__init__(f"unsupported ONNX operator(s): {listing}{more}; replace them by "
+                         "supported operators before export (the list is in "
+                         "docs/readme/system.md and docs/readme/networks.md)")
 
 
 class DynamicShapeError(OnnxImportError):
