@@ -554,7 +554,8 @@ CCO_ADC = Target(
 # test-only target: a tiny resistive array with injectable faults
 # ------------------------------------------------------------------------------------
 
-FAULTS = ("none", "abort", "segfault", "hang", "spice_error", "slow_tran", "raise")
+FAULTS = ("none", "abort", "segfault", "hang", "spice_error", "slow_tran", "raise",
+          "exhaust_memory")
 
 
 def _probe_netlist(p: dict[str, Any]) -> str:
@@ -583,6 +584,23 @@ def _probe_prepare(p: dict[str, Any], _n: int) -> Callable[[float], PointRun]:
     return lambda timeout_s: _probe_run(p, timeout_s)
 
 
+def _exhaust_memory() -> None:
+    """Allocate and touch memory in C until malloc fails, then write through the NULL it
+    returned (SIGSEGV), as native code that does not check malloc does. Only under an
+    address-space limit (ulimit -v): never against the machine's whole memory."""
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_AS)[0] == resource.RLIM_INFINITY:
+        raise RuntimeError("fault probe: exhaust_memory needs an address-space limit")
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.malloc.argtypes = [ctypes.c_size_t]
+    block = 16 << 20
+    while True:
+        ptr = libc.malloc(block)
+        ctypes.memset(ptr or 0, 1, block)
+
+
 def _probe_run(p: dict[str, Any], timeout_s: float) -> PointRun:
     from aimc.circuits.spice import simulate
 
@@ -598,6 +616,8 @@ def _probe_run(p: dict[str, Any], timeout_s: float) -> PointRun:
             time.sleep(3600)
     if fault == "raise":
         raise RuntimeError("fault probe: requested exception")
+    if fault == "exhaust_memory":
+        _exhaust_memory()
     text = _probe_netlist(p)
     n = p["n"]
     res = simulate(text, [f"vs{c}#branch" for c in range(n)], timeout_s)
@@ -609,7 +629,8 @@ def _probe_run(p: dict[str, Any], timeout_s: float) -> PointRun:
 FAULT_PROBE = Target(
     name="fault_probe",
     doc="TEST ONLY: an n x n resistive array (operating point) whose 'fault' parameter "
-        "makes the point abort, segfault, hang in Python, fail in ngspice, raise, or run an "
+        "makes the point abort, segfault, hang in Python, fail in ngspice, raise, exhaust "
+        "its memory (under ulimit -v only), or run an "
         "over-long ngspice transient. Used by the sweep engine's fault tests.",
     params={
         "n": Param(int, 4, "1", "array size", low=1, high=256),

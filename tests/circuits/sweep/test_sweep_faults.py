@@ -299,21 +299,21 @@ def test_lost_scheduler_leaves_unrun_points_pending(tmp_path):
 
 # ------------------------------------------------------------------ out of memory
 def test_worker_out_of_memory_is_reported_as_such(tmp_path):
-    """A worker that runs out of its address space (ulimit -v, inherited from the sweep)
-    dies in ngspice with SIGSEGV; the point says "out of memory" with the figures."""
-    spec = tmp_path / "oom.toml"
-    spec.write_text('[sweep]\nname = "oom"\ngenerator = "crossbar_op"\nseed = 1\n'
-                    "timeout_s = 120\n[fixed]\nrows = 64\ncols = 64\n"
-                    'encoding = "differential"\ndevice = "pcm"\nr_wire_row_ohm = 1.0\n'
-                    "r_wire_col_ohm = 1.0\n")
+    """A worker that exhausts its address space (ulimit -v, inherited from the sweep)
+    and dies writing through a failed malloc (SIGSEGV, as ngspice does) is reported as
+    "out of memory" with its figures; the other points run."""
+    spec = probe_spec(tmp_path, 1, extra="")
+    spec.write_text(spec.read_text().replace("[grid]\nlabel = { linspace = [0.0, 0.0, 1] }",
+                                             '[grid]\nfault = ["none", "exhaust_memory", '
+                                             '"none"]'))
     out = tmp_path / "oom.h5"
     r = subprocess.run(cli_command() + [str(spec), "--out", str(out), "--workers", "1",
                                         "--no-progress"],
                        capture_output=True, text=True, timeout=300,
-                       preexec_fn=_rlimit("RLIMIT_AS", 600 * 10**6))
+                       preexec_fn=_rlimit("RLIMIT_AS", 10**9))
     assert r.returncode == 1, r.stderr
     d = read_sweep(out)
-    assert list(d.status) == ["failed"]
-    assert d.message[0].startswith("out of memory:"), d.message[0]
-    assert "0.6 GB" in d.message[0]
-
+    assert list(d.status) == ["ok", "failed", "ok"]
+    assert d.message[1].startswith("out of memory: the worker reached "), d.message[1]
+    assert "address-space limit (ulimit -v) of 1 GB" in d.message[1]
+    assert "SIGSEGV" in d.message[1]
