@@ -29,6 +29,7 @@ def main() -> int:
                 + (["--batch", "64"] if args.quick else []))
     runs.append(["bench_network.py"] + (["--skip-mobilenet", "--repeat", "1"]
                                         if args.quick else []))
+    runs.append(["bench_linalg.py"] + (["--quick"] if args.quick else []))
     if (HERE / "bench_surrogate.py").exists():
         runs.append(["bench_surrogate.py"] + (["--quick"] if args.quick else []))
     status = 0
