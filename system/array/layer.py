@@ -206,6 +206,7 @@ class _Tile:
     a: np.ndarray | None = None          # per-column affine calibration (to integer units)
     b: np.ndarray | None = None
     drift_factor: float = 1.0
+    cal_cache: dict = field(default_factory=dict)   # calibration codes per programming
 
 
 @dataclass
@@ -346,8 +347,10 @@ class AnalogLayer:
         ylim = self.config.y_levels
         for tile, (g_cal, g_now) in zip(self.tiles_, self._state, strict=True):
             a_nom = 1.0 / self._k_nom()
-            compiled = tile.compiled if g_cal is g_now else self._compile(tile, g_cal)
-            y8 = self._tile_codes(tile, compiled, codes_cal[:, tile.r0:tile.r1])
+            if g_cal is g_now:
+                y8 = self._tile_codes(tile, tile.compiled, codes_cal[:, tile.r0:tile.r1])
+            else:
+                y8 = self._cal_codes(tile, g_cal, codes_cal[:, tile.r0:tile.r1])
             target = _int_matmul(codes_cal[:, tile.r0:tile.r1], tile.q)
             nc = tile.q.shape[1]
             tile.a, tile.b = np.full(nc, a_nom), np.zeros(nc)
@@ -364,6 +367,27 @@ class AnalogLayer:
                 ref0 = tile.a * y8 + tile.b
                 y8_now = self._tile_codes(tile, tile.compiled, codes_cal[:, tile.r0:tile.r1])
                 tile.drift_factor = drift_compensation_factor(ref0, tile.a * y8_now + tile.b)
+
+    def _cal_codes(self, tile: _Tile, g_cal: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """ADC codes of the calibration inputs with the devices as read right after
+        programming. They depend on the programming seed, not on the time of the later
+        read, so they are kept (as small integers, up to 16 per tile): reprogramming with
+        a seed seen before, at another time, skips compiling the crossbar again."""
+        import hashlib
+
+        h = hashlib.blake2b(digest_size=16)
+        h.update(np.ascontiguousarray(g_cal).tobytes())
+        h.update(np.ascontiguousarray(codes).tobytes())
+        h.update(f"{self.config!r}|{id(self.tile_model)}|{self.adc_key_}".encode())
+        key = h.digest()
+        hit = tile.cal_cache.get(key)
+        if hit is not None:
+            return hit.astype(float)
+        y8 = self._tile_codes(tile, self._compile(tile, g_cal), codes)
+        if len(tile.cal_cache) >= 16:
+            tile.cal_cache.pop(next(iter(tile.cal_cache)))
+        tile.cal_cache[key] = y8.astype(np.min_scalar_type(-self.config.y_levels))
+        return y8
 
     def _k_nom(self) -> float:
         """Nominal 8-bit ADC codes per unit of the integer dot product Σ code·q."""
