@@ -311,7 +311,8 @@ def _run_explore(args: argparse.Namespace) -> int:
 #: must keep their top-level imports light (argparse/json) and import the rest in handlers
 EXTERNAL_COMMANDS: tuple[str, ...] = ("aimc.circuits.sweep.cli", "aimc.system.demo",
                                      "aimc.surrogate.cli", "aimc.system.netreport",
-                                     "aimc.system.linalg_cli")
+                                     "aimc.system.linalg_cli",
+                                     "aimc.system.studies.study_cli")
 
 
 def _register_external(sub: Any) -> None:

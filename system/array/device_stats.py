@@ -129,3 +129,91 @@ def drift_compensation_factor(reference_after_programming: np.ndarray,
     if not np.isfinite(a) or not np.isfinite(b) or b <= 0:
         raise ValueError(f"drift compensation: reference reads {a!r} / {b!r} are not usable")
     return a / b
+
+
+# ------------------------------------------------------------------------------------
+# RRAM (Wan et al., Nature 608, 504 (2022), "A compute-in-memory chip based on resistive
+# random-access memory", NeuRRAM; Extended Data Fig. 3: conductance spread after
+# program-and-verify, 1 s / 1 day / 2 days after programming)
+# ------------------------------------------------------------------------------------
+
+#: σ of the conductance around its target, a 4th-order polynomial in ĝ = g/g_max
+#: (µS at the chip's g_max = 40 µS), ascending powers, at 1 s, 1 day and 2 days. The
+#: coefficients are the polynomial fit of the published figure that IBM aihwkit ships
+#: as ``ReRamWan2022NoiseModel`` (numbers only; the figure is the source).
+RRAM_WAN2022_SIGMA_US = {
+    1.0: (0.348, 16.030, -43.853, 45.393, -16.815),
+    86400.0: (0.701, 22.086, -50.773, 47.095, -16.458),
+    172800.0: (0.782, 20.274, -43.507, 37.062, -11.934),
+}
+RRAM_WAN2022_G_MAX_S = 40e-6
+
+
+@dataclass
+class RramStatistics:
+    """RRAM inference statistics after Wan et al. (Nature 2022), same interface as
+    :class:`PcmStatistics` (``program``, ``sample_nu``, ``at_time``, ``t0_s``).
+
+    * programming: ``g_prog = max(g_target + σ(ĝ, 1 s)·z₁, 0)`` (program-and-verify
+      leaves the 1-s spread of the published figure);
+    * relaxation ("drift" of RRAM: no systematic decay, the spread around the target
+      grows): at ``t`` the spread is σ(ĝ, t), interpolated linearly in ln t between the
+      published 1 s, 1 day and 2 day curves and held at the 2-day value beyond (no
+      published data; stated as an extrapolation); the part above the 1-s spread is an
+      independent draw, ``g(t) = g_prog + sqrt(σ(t)² − σ(1 s)²)·z₂``;
+    * no separate 1/f read noise (Wan et al. give none; aihwkit suggests ~1 % as an
+      optional additive read noise, left out here);
+    * σ scales with ``g_max / 40 µS`` (the relative spread of the chip is kept when a
+      different conductance range is used).
+    """
+
+    g_max_s: float = G_MAX_S
+    t0_s: float = 1.0       # the first published read: 1 s after programming
+    prog_noise: bool = True
+    drift: bool = True
+
+    def sigma_s(self, g_target_s: np.ndarray, t_s: float) -> np.ndarray:
+        gh = np.clip(np.asarray(g_target_s, float) / self.g_max_s, 0.0, 1.0)
+        times = sorted(RRAM_WAN2022_SIGMA_US)
+        t = float(np.clip(t_s, times[0], times[-1]))
+
+        def poly(key: float) -> np.ndarray:
+            return np.polynomial.polynomial.polyval(gh, RRAM_WAN2022_SIGMA_US[key])
+
+        k = max(i for i, tt in enumerate(times) if tt <= t)
+        if k == len(times) - 1:
+            s = poly(times[k])
+        else:
+            a = (np.log(t) - np.log(times[k])) / (np.log(times[k + 1]) - np.log(times[k]))
+            s = (1 - a) * poly(times[k]) + a * poly(times[k + 1])
+        return np.maximum(s, 0.0) * 1e-6 * self.g_max_s / RRAM_WAN2022_G_MAX_S
+
+    def program(self, g_target_s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        g = np.asarray(g_target_s, float)
+        if not self.prog_noise:
+            return g.copy()
+        return np.maximum(g + self.sigma_s(g, self.t0_s) * rng.standard_normal(g.shape), 0.0)
+
+    def sample_nu(self, g_prog_s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The relaxation draw z₂ of every device (plays the role of PCM's ν)."""
+        return rng.standard_normal(np.shape(g_prog_s))
+
+    def at_time(self, g_prog_s: np.ndarray, nu: np.ndarray, t_s: float,
+                rng: np.random.Generator) -> np.ndarray:
+        g = np.asarray(g_prog_s, float)
+        if not self.drift or t_s <= self.t0_s:
+            return g.copy()
+        s1, st = self.sigma_s(g, self.t0_s), self.sigma_s(g, t_s)
+        return np.maximum(g + np.sqrt(np.maximum(st * st - s1 * s1, 0.0)) * nu, 0.0)
+
+
+#: device statistics by name (ArrayConfig.statistics)
+STATISTICS = {"pcm": PcmStatistics, "rram": RramStatistics}
+
+
+def device_statistics(name: str, g_max_s: float = G_MAX_S):
+    """The statistics of a device type (``"pcm"`` or ``"rram"``) for a conductance range."""
+    if name not in STATISTICS:
+        raise ValueError(f"device statistics {name!r} unknown; use one of "
+                         + ", ".join(STATISTICS))
+    return STATISTICS[name](g_max_s=g_max_s)

@@ -40,7 +40,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from aimc.system.array.device_stats import PcmStatistics, drift_compensation_factor, program_devices
+from aimc.system.array.device_stats import (
+    STATISTICS,
+    PcmStatistics,
+    device_statistics,
+    drift_compensation_factor,
+    program_devices,
+)
 
 TILE = 256  # FACTS.md: HERMES / IMA crossbar 256 x 256
 
@@ -85,6 +91,9 @@ class ArrayConfig:
     #: an ideal linear ADC instead of the CCO-ADC surrogate: code = PWM charge of the
     #: crossbar model / (i_fs_a · window_s) · y_levels, rounded; needs no calibration
     ideal_adc: bool = False
+    #: device statistics read at t_inference_s: "pcm" (FACTS.md) or "rram" (Wan et al.,
+    #: Nature 2022; device_stats.RramStatistics)
+    statistics: str = "pcm"
 
     def __post_init__(self) -> None:
         for name in ("tile_rows", "tile_cols", "weight_bits", "input_bits", "output_bits"):
@@ -102,6 +111,9 @@ class ArrayConfig:
             v = getattr(self, name)
             if not isinstance(v, int | np.integer) or v < 1:
                 raise ValueError(f"ArrayConfig.{name} must be an integer >= 1, got {v!r}")
+        if self.statistics not in STATISTICS:
+            raise ValueError(f"ArrayConfig.statistics {self.statistics!r}: use one of "
+                             + ", ".join(STATISTICS))
         if self.encoding not in ("differential", "hermes"):
             raise ValueError(f"encoding {self.encoding!r}: signed weights need "
                              "'differential' or 'hermes'")
@@ -264,6 +276,8 @@ class AnalogLayer:
             for c0 in range(0, self.cols, cfg.tile_cols):
                 r1, c1 = min(r0 + cfg.tile_rows, self.rows), min(c0 + cfg.tile_cols, self.cols)
                 q = self.q_[r0:r1, c0:c1]
+                if not q.any():   # an all-zero tile is not programmed (sparse mapping)
+                    continue
                 g = weights_to_conductances(q / cfg.w_levels, cfg.encoding, cfg.g_max_s,
                                             cfg.g_min_s)
                 out.append(_Tile(r0, r1, c0, c1, q, g))
@@ -311,7 +325,7 @@ class AnalogLayer:
         right after programming (t0), and the drift compensation factor is measured."""
         self.t_inference_s_ = t_inference_s
         rng = np.random.default_rng(seed)
-        stats = stats or PcmStatistics(g_max_s=self.config.g_max_s)
+        stats = stats or device_statistics(self.config.statistics, self.config.g_max_s)
         self._state = []
         for tile in self.tiles_:
             if t_inference_s is None:

@@ -73,6 +73,9 @@ class ImaConfig:
     ports: int = 1
     c_job: int = 16  # channels per job for depth-wise layers on the IMA (Sec. V-C)
     map_fc: bool = False  # seed 001 Sec. VI maps convolutions only (the 34 IMAs exclude FC)
+    #: skip all-zero rows, columns and tiles of weights stored in the network (pruned
+    #: ONNX files); networks without weights are mapped dense either way
+    skip_zero: bool = True
     #: SPICE-fitted tile model (HDF5, aimc.surrogate) for the per-job latency and energy;
     #: "" = the published HERMES figures scaled to 22 nm (ima.PaperImaJobModel)
     tile_model: str = ""

@@ -27,7 +27,13 @@ from aimc.system.cluster.config import ClusterConfig
 from aimc.system.cluster.dwa import dwa_bytes, dwa_cycles
 from aimc.system.cluster.dwa import supports as dwa_supports
 from aimc.system.cluster.ima import ImaJobModel, PaperImaJobModel, job_timing
-from aimc.system.cluster.tilepack import PackResult, tile_and_pack, tile_matrix
+from aimc.system.cluster.tilepack import (
+    PackResult,
+    Tile,
+    pack_tiles,
+    sparse_tiles,
+    tile_matrix,
+)
 from aimc.system.networks.graph import CONV, DWCONV, FC, Layer, Network
 
 ENERGY_BLOCKS = ("ima_analog", "ima_digital", "dwa", "cores", "tcdm", "base")
@@ -213,14 +219,31 @@ class ClusterPlacement:
         return groups_per_job(layer, self.config)
 
 
+def layer_tiles(layer: Layer, cfg: ClusterConfig, name: str, rows: int, cols: int
+                ) -> list[Tile]:
+    """Tiles of one IMA matrix of a layer. With ``ima.skip_zero`` and the layer's weights
+    known (ONNX initializers; groups == 1), all-zero rows, columns and tiles are not
+    programmed (:func:`~aimc.system.cluster.tilepack.sparse_tiles`): fewer tiles, fewer
+    ADC conversions, shorter jobs. Without weights the matrix is dense."""
+    if cfg.ima.skip_zero and layer.weights is not None and layer.groups == 1:
+        return sparse_tiles(name, layer.weights, cfg.ima.size)
+    return tile_matrix(name, rows, cols, cfg.ima.size)
+
+
 def pack_network(net: Network, cfg: ClusterConfig) -> PackResult | None:
-    mats: list[tuple[str, int, int]] = []
+    tiles: list[Tile] = []
     for layer in net.layers:
         if layer_target(layer, cfg) == "ima":
-            mats.extend(ima_matrices(layer, cfg))
-    if not mats:
+            for name, rows, cols in ima_matrices(layer, cfg):
+                tiles.extend(layer_tiles(layer, cfg, name, rows, cols))
+    if not tiles:
         return None
-    return tile_and_pack(mats, cfg.ima.size)
+    return pack_tiles(tiles, cfg.ima.size)
+
+
+def _tile_index(tile: Tile) -> tuple[int, int]:
+    i, j = tile.name.rsplit("_", 2)[-2:]
+    return int(i), int(j)
 
 
 # ---- per-layer models ---------------------------------------------------------------------
@@ -270,8 +293,9 @@ def _ima_layer(layer: Layer, cfg: ClusterConfig, ctx: _Ctx) -> LayerResult:
     e_an = 0.0
     bytes_moved = 0
     for name, rows, cols in ima_matrices(layer, cfg):
-        tiles = tile_matrix(name, rows, cols, ima.size)
-        n_row_tiles = math.ceil(rows / ima.size)
+        tiles = layer_tiles(layer, cfg, name, rows, cols)
+        n_row_tiles = len({_tile_index(t)[0] for t in tiles})
+        cols = sum({_tile_index(t)[1]: t.cols for t in tiles}.values())
         for tile in tiles:
             frac = tile.rows / full_rows
             # the tile reads its share of the window's contiguous runs

@@ -56,7 +56,10 @@ class TileJobModel:
 
     @classmethod
     def from_tile_model(cls, model: Any, source: str = "", config: ArrayConfig | None = None,
-                        seed: int = 0) -> TileJobModel:
+                        seed: int = 0, size: int = TILE) -> TileJobModel:
+        """Per-unit energies from a 256x256 reference MVM. With ``config`` the PWM LSB,
+        bits and ADC window are the config's (else the fitted window); ``size``: the
+        crossbar the job model describes (energies per cell / line carry over)."""
         from aimc.circuits.crossbar import (
             CrossbarConfig,
             physical_conductances,
@@ -82,7 +85,7 @@ class TileJobModel:
             q = comp.charges(codes, c.t_lsb_s)
         key = pick_adc_key(model.adc, c.adc_key)
         k = model.adc.keys_.index(key)
-        window = float(model.adc.window_[k, 1])
+        window = float(model.adc.window_[k, 1]) if config is None else c.window_s
         e_col = float(np.mean(model.adc.energy(key, np.abs(q), window)))
         e_row = 0.0
         if model.dac is not None:
@@ -97,7 +100,7 @@ class TileJobModel:
                 e_row = float(np.sum(e_u * count) / count.sum())
             if c.encoding == "hermes":
                 e_row *= 2    # two physical lines (true and complement) per input
-        return cls(TILE, TILE, window, e_array / (TILE * TILE), e_row, e_col, source)
+        return cls(size, size, window, e_array / (TILE * TILE), e_row, e_col, source)
 
 
 def load_tile_job_model(path: str | Path) -> TileJobModel:

@@ -100,9 +100,36 @@ def tile_all(matrices: list[tuple[str, int, int]], size: int = 256) -> list[Tile
     return tiles
 
 
+def sparse_tiles(name: str, w, size: int = 256) -> list[Tile]:
+    """Tiles of a weight matrix (crossbar orientation) with its zeros skipped.
+
+    All-zero rows (inputs that no output uses) and all-zero columns (pruned outputs) are
+    removed first; the compacted matrix is tiled as :func:`tile_matrix` tiles it; tiles
+    of the compacted matrix that are still all zero are not programmed. A matrix with
+    no zero row, column or tile gives exactly the tiles of :func:`tile_matrix`; an
+    all-zero matrix gives none."""
+    import numpy as np
+
+    nz = np.asarray(w) != 0
+    keep_r, keep_c = np.flatnonzero(nz.any(axis=1)), np.flatnonzero(nz.any(axis=0))
+    if keep_r.size == 0:
+        return []
+    c = nz[np.ix_(keep_r, keep_c)]
+    out = []
+    for t in tile_matrix(name, keep_r.size, keep_c.size, size):
+        i, j = (int(v) for v in t.name.rsplit("_", 2)[-2:])
+        if c[i * size:i * size + t.rows, j * size:j * size + t.cols].any():
+            out.append(t)
+    return out
+
+
 def tile_and_pack(matrices: list[tuple[str, int, int]], size: int = 256) -> PackResult:
     """Alg. 1: tile every matrix, then BINBESTFIT + MAXRECTSBSSF."""
-    tiles = tile_all(matrices, size)
+    return pack_tiles(tile_all(matrices, size), size)
+
+
+def pack_tiles(tiles: list[Tile], size: int = 256) -> PackResult:
+    """BINBESTFIT + MAXRECTSBSSF of tiles already cut (Alg. 1 lines 23-)."""
     packer = newPacker(
         mode=PackingMode.Offline, bin_algo=PackingBin.BBF, pack_algo=MaxRectsBssf,
         rotation=False,

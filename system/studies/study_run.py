@@ -1,0 +1,119 @@
+"""Run a study: every configuration a task on the local process pool or a Dask cluster.
+
+Results go through :class:`~aimc.system.studies.study_store.StudyStore` (journal per
+configuration, atomic checkpoints), so a killed run resumes where it stopped and a
+finished configuration is never computed twice.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from aimc.system.studies.study_spec import StudySpec, load_spec
+
+
+def study_task(index: int, config: dict[str, Any], networks: tuple[str, ...], seeds: int,
+               n_test: int) -> tuple[int, dict[str, Any] | None, str, float, float]:
+    """One configuration (runs in a worker process or on a Dask worker)."""
+    import traceback
+
+    from aimc.system.studies.design_space import evaluate_config
+
+    t0 = time.perf_counter()
+    try:
+        out = evaluate_config(config, networks, seeds, n_test)
+        return index, out, "", out["wall_s"], out["cpu_s"]
+    except Exception as exc:  # noqa: BLE001 - recorded in the file, the study goes on
+        msg = f"{type(exc).__name__}: {exc}"
+        tb = traceback.format_exc(limit=3)
+        return index, None, (msg + "\n" + tb)[:2000], time.perf_counter() - t0, float("nan")
+
+
+@dataclass
+class StudySummary:
+    out: str
+    name: str
+    n_configs: int
+    n_run: int
+    n_ok: int
+    n_failed: int
+    wall_s: float
+    workers: int
+    scheduler: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def text(self) -> str:
+        return (f"study {self.name}: {self.n_configs} configurations, {self.n_run} run now "
+                f"({self.n_ok} ok, {self.n_failed} failed) in {self.wall_s:.1f} s on "
+                f"{self.workers} {'Dask' if self.scheduler else 'local'} worker(s) -> "
+                f"{self.out}")
+
+
+def run_study(spec: StudySpec | str | Path, out: str | Path, workers: int = 2,
+              scheduler: str | None = None, progress: bool = False,
+              checkpoint_s: float = 30.0, retry_failed: bool = False) -> StudySummary:
+    from aimc.system.studies.design_space import check_networks
+    from aimc.system.studies.study_store import StudyStore
+
+    if not isinstance(spec, StudySpec):
+        spec = load_spec(spec)
+    check_networks(spec.networks)
+    if workers < 1:
+        raise ValueError(f"workers = {workers}: give at least 1")
+    store = StudyStore(out, spec, checkpoint_s)
+    configs = spec.configs()
+    todo = store.todo(retry_failed)
+    n_ok = n_failed = 0
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="cfg", desc=f"study {spec.name}")
+    t0 = time.perf_counter()
+    args = (spec.networks, spec.seeds, spec.n_test)
+
+    def done(res) -> None:
+        nonlocal n_ok, n_failed
+        index, outputs, msg, wall, cpu = res
+        store.record(index, outputs, msg, wall, cpu)
+        n_ok += outputs is not None
+        n_failed += outputs is None
+        if bar:
+            bar.update()
+
+    try:
+        if scheduler:
+            from distributed import Client, as_completed
+
+            with Client(scheduler, timeout="30s") as client:
+                n_workers = len(client.scheduler_info().get("workers", {}))
+                futs = [client.submit(study_task, i, configs[i], *args, pure=False)
+                        for i in todo]
+                for fut in as_completed(futs):
+                    done(fut.result())
+                    fut.release()
+        elif workers == 1 or len(todo) <= 1:
+            n_workers = 1
+            for i in todo:
+                done(study_task(i, configs[i], *args))
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            n_workers = workers
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+                futs = [pool.submit(study_task, i, configs[i], *args) for i in todo]
+                for fut in as_completed(futs):
+                    done(fut.result())
+    finally:
+        store.close()
+        if bar:
+            bar.close()
+    return StudySummary(str(out), spec.name, len(configs), len(todo), n_ok, n_failed,
+                        time.perf_counter() - t0, n_workers, scheduler or "")
