@@ -332,15 +332,18 @@ def _accuracy_runs(model, x_cal, x_test, y_test, acfg, c, seeds: int) -> dict[st
     return out
 
 
-def dense_float_accuracy(name: str) -> float:
-    key = ("dense", name)
+def dense_float_accuracy(name: str, n_test: int = 360) -> float:
+    """Float accuracy of the unpruned network on the first ``n_test`` test images
+    (onnx.reference.ReferenceEvaluator): the reference of the accuracy drop."""
+    key = ("dense", name, n_test)
     if key not in _CACHE:
         from onnx.reference import ReferenceEvaluator
 
         model, _, x_test, y_test = network_model(name)
         ev = ReferenceEvaluator(model)
-        y = ev.run(None, {model.graph.input[0].name: np.asarray(x_test, np.float32)})[0]
-        _CACHE[key] = float(np.mean(np.argmax(y, axis=1) == y_test))
+        x = np.asarray(x_test[:n_test], np.float32)
+        y = ev.run(None, {model.graph.input[0].name: x})[0]
+        _CACHE[key] = float(np.mean(np.argmax(y, axis=1) == y_test[:n_test]))
     return _CACHE[key]
 
 
@@ -360,7 +363,7 @@ def evaluate_config(c: dict[str, Any], networks, seeds: int, n_test: int) -> dic
             accs = _accuracy_runs(pruned, x_cal, x_test[:n_test], y_test[:n_test], acfg, c,
                                   seeds)
         hw = hardware_objectives(pruned, c, acfg)
-        full = float(dense_float_accuracy(name))
+        full = dense_float_accuracy(name, n_test)
         accs["acc_drop"] = full - accs["acc_mean"]
         accs["acc_float_dense"] = full
         accs["sparsity"] = zero_fraction(pruned)
