@@ -7,11 +7,14 @@ LSB²/12), and the device spread ``s_dev`` (relative conductance σ read at t_s,
 device statistics laws alone, :func:`device_spread`), which pruning scales through the
 share of devices that still carry a weight::
 
-    σ² = a_w·4^-wb + a_x·4^-xb + a_y·4^-yb + s_dev²·(d_0 + d_p·p) + c_0
+    σ² = a_w·4^-wb + a_x·4^-xb + a_y·4^-yb + r²·(s_dev²·(d_0 + d_p·p) + e_0) + c_0
 
-with non-negative coefficients (non-negative least squares on the training configs).
+with ``r = 100 µA / I_fs`` (an absolute current error is a larger share of a smaller
+ADC range) and non-negative coefficients (non-negative least squares on the training
+configs, each row weighted by 1/σ² so that relative errors count).
 
-**Accuracy drop** against σ (per network): ``Δacc = A·σ^k / (σ^k + σ_50^k)`` (a
+**Accuracy drop** of the analog path against the same (pruned) network in floating
+point, against σ (per network): ``Δacc = A·σ^k / (σ^k + σ_50^k)`` (a
 saturating power law: small errors cost nothing, large ones drive the classifier to
 chance), fitted on the training configs' mean accuracy.
 
@@ -84,11 +87,13 @@ def sigma_features(params: dict[str, np.ndarray], sparsity: np.ndarray) -> np.nd
     s = np.array([device_spread(d, t) for d, t in zip(params["device"], params["t_s"],
                                                        strict=True)])
     p = np.asarray(sparsity, float)
-    return np.column_stack([4.0 ** -wb, 4.0 ** -xb, 4.0 ** -yb, s * s, s * s * p,
-                            np.ones_like(wb)])
+    r2 = (100.0 / np.asarray(params["adc_fs_ua"], float)) ** 2
+    return np.column_stack([4.0 ** -wb, 4.0 ** -xb, 4.0 ** -yb, s * s * r2, s * s * p * r2,
+                            r2, np.ones_like(wb)])
 
 
-SIGMA_TERMS = ("a_w·4^-wb", "a_x·4^-xb", "a_y·4^-yb", "d_0·s_dev²", "d_p·s_dev²·p", "c_0")
+SIGMA_TERMS = ("a_w·4^-wb", "a_x·4^-xb", "a_y·4^-yb", "d_0·s_dev²·r²", "d_p·s_dev²·p·r²",
+               "e_0·r²", "c_0")
 
 
 def drop_model(sigma: np.ndarray, a: float, s50: float, k: float) -> np.ndarray:
@@ -132,7 +137,7 @@ def fit_relation(study: dict[str, Any], network: str, heldout_fraction: float = 
 
     o, prm = study["objectives"], study["params"]
     sig = o[f"{network}.mvm_sigma_pct"]
-    drop = o[f"{network}.acc_drop"]
+    drop = o[f"{network}.acc_float"] - o[f"{network}.acc_mean"]   # analog vs own float
     spars = o[f"{network}.sparsity"]
     ok = np.flatnonzero((study["status"] == 1) & np.isfinite(sig) & np.isfinite(drop))
     if ok.size < 8:
@@ -144,7 +149,8 @@ def fit_relation(study: dict[str, Any], network: str, heldout_fraction: float = 
     X = sigma_features({k: np.asarray(v)[ok] for k, v in prm.items()}, spars[ok])
     pos = {i: j for j, i in enumerate(ok)}
     Xtr = X[[pos[i] for i in train]]
-    coef, _ = nnls(Xtr, sig[train] ** 2)
+    w = 1.0 / sig[train] ** 2          # relative errors: each config counts the same
+    coef, _ = nnls(Xtr * w[:, None], sig[train] ** 2 * w)
     pred = np.sqrt(np.maximum(X @ coef, 0.0))
     ptr, pte = pred[[pos[i] for i in train]], pred[[pos[i] for i in test]]
     rel_tr = (ptr - sig[train]) / sig[train]
