@@ -216,9 +216,9 @@ def run_accuracy(args: argparse.Namespace) -> int:
         st = accuracy_over_time(ex, nd.x_test, nd.y_test, times, seeds,
                                 progress=not args.json)
         r_circ = ex.run(nd.x_test, "analog", t_s=None, seed=seeds[0])
-    from aimc.system.array.accuracy import _accuracy
+    from aimc.system.array.accuracy import classification_accuracy
 
-    circ = {"accuracy": _accuracy(r_circ.output, nd.y_test),
+    circ = {"accuracy": classification_accuracy(r_circ.output, nd.y_test),
             "mvm_err_vs_quantised_pct_fs": {k: e.vs_quantised_pct_fs
                                             for k, e in r_circ.mvm_error.items()}}
     plots = []

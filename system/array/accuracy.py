@@ -51,13 +51,13 @@ class AccuracyReport:
         return asdict(self)
 
 
-def _accuracy(out: np.ndarray, y: np.ndarray) -> float:
+def classification_accuracy(out: np.ndarray, y: np.ndarray) -> float:
     out = out.reshape(len(out), -1)
     return float(np.mean(np.argmax(out, axis=1) == np.asarray(y).ravel()))
 
 
 def _path_result(r: RunResult, y: np.ndarray) -> PathResult:
-    return PathResult(_accuracy(r.output, y),
+    return PathResult(classification_accuracy(r.output, y),
                       {k: e.vs_float_pct_fs for k, e in r.mvm_error.items()},
                       {k: e.vs_quantised_pct_fs for k, e in r.mvm_error.items()}, r.seconds)
 
@@ -154,11 +154,12 @@ def accuracy_over_time(ex: NetworkExecutor, x_test: np.ndarray, y_test: np.ndarr
     for t, s in it:
         r = ex.run(x_test, "analog", t_s=t, seed=s)
         secs["analog"] += r.seconds
-        analog.setdefault(t, []).append(_accuracy(r.output, y_test))
+        analog.setdefault(t, []).append(classification_accuracy(r.output, y_test))
         for k, e in r.mvm_error.items():
             errs.setdefault(t, {}).setdefault(k, []).append(e.vs_quantised_pct_fs)
     return TimeStudy(ex.name, int(len(y_test)), list(times_s), list(device_seeds),
-                     _accuracy(r_id.output, y_test), _accuracy(r_q.output, y_test), analog,
+                     classification_accuracy(r_id.output, y_test),
+                     classification_accuracy(r_q.output, y_test), analog,
                      {k: e.vs_quantised_pct_fs for k, e in r_q.mvm_error.items()},
                      {t: {k: float(np.mean(v)) for k, v in d.items()} for t, d in errs.items()},
                      secs, ex.targets(), ex.n_tiles, ex.notes())
