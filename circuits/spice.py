@@ -302,21 +302,30 @@ class Engine:
             return SimResult(out, sim_s, load_s, self._log())
 
     def _line_array(self, netlist: str) -> tuple[object, object]:
-        """The netlist as ngspice's ``char **`` (NULL-terminated), built in O(1) cffi
-        calls: one buffer of NUL-separated lines and an array of pointers into it
-        (one ``ffi.new`` per line cost ~7 µs each, most of a small point's load)."""
-        lines = [ln for ln in netlist.splitlines() if ln.strip()]
-        if not lines or not lines[-1].strip().lower().startswith(".end"):
-            lines.append(".end")
-        data = [ln.encode("utf8") for ln in lines]
-        buf = self._ffi.new("char[]", b"\0".join(data) + b"\0")
-        base = int(self._ffi.cast("uintptr_t", buf))
-        lengths = np.fromiter((len(d) + 1 for d in data), dtype=np.uint64, count=len(data))
-        ptrs = np.zeros(len(data) + 1, dtype=np.uint64)
-        ptrs[1:-1] = np.cumsum(lengths[:-1])
-        ptrs[:-1] += np.uint64(base)
+        """The netlist as ngspice's NULL-terminated ``char **``, without a Python
+        object per line: the text is encoded once, its newlines become NULs in place,
+        and the pointer array (to the non-blank lines) is computed with NumPy. One
+        ``ffi.new`` per line cost ~7 µs each (most of a small point's load) and three
+        copies of a 256x256 netlist as lists (~40 MB of peak memory)."""
+        raw = bytearray(netlist.encode("utf8"))
+        if not raw.endswith(b"\n"):
+            raw += b"\n"
+        a = np.frombuffer(raw, dtype=np.uint8)
+        ends = np.flatnonzero(a == 10)
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        filled = np.concatenate(([0], np.cumsum(~np.isin(a, (9, 10, 13, 32)))))
+        starts = starts[filled[ends] > filled[starts]]          # non-blank lines only
+        if starts.size == 0 or bytes(raw[starts[-1]:starts[-1] + 4]).lower() != b".end":
+            del a                                      # a view pins the buffer's size
+            raw += b".end\n"
+            starts = np.concatenate((starts, [len(raw) - 5]))
+            a = np.frombuffer(raw, dtype=np.uint8)
+        a[a == 10] = 0
+        buf = self._ffi.from_buffer("char[]", raw)
+        ptrs = np.zeros(starts.size + 1, dtype=np.uint64)
+        ptrs[:-1] = starts.astype(np.uint64) + np.uint64(int(self._ffi.cast("uintptr_t", buf)))
         arr = self._ffi.from_buffer("char *[]", ptrs)
-        return arr, (buf, ptrs)
+        return arr, (raw, buf, ptrs)
 
     def _circuit_loaded(self) -> bool:
         cur = self._lib.ngSpice_CurPlot()
