@@ -22,7 +22,9 @@ def main() -> int:
         ["bench_crossbar.py", "--size", "64" if args.quick else "256",
          "--repeat", "1" if args.quick else "3"],
         ["bench_adc.py", "--points", "8" if args.quick else "32", "--workers", "2"],
-        ["bench_sweep.py", "--points", "4" if args.quick else "12"],
+        ["bench_sweep.py", "--points", "60" if args.quick else "400",
+         "--repeat", "1" if args.quick else "3"],
+        ["bench_pwm.py", "--size", "8" if args.quick else "64"],
         ["bench_system.py", "--repeat", "3"],
     ]
     runs.append(["bench_array.py", "--repeat", "3" if args.quick else "9"]
