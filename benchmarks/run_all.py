@@ -32,6 +32,7 @@ def main() -> int:
     runs.append(["bench_network.py"] + (["--skip-mobilenet", "--repeat", "1"]
                                         if args.quick else []))
     runs.append(["bench_linalg.py"] + (["--quick"] if args.quick else []))
+    runs.append(["bench_study.py", "--n", "10" if args.quick else "200"])
     if (HERE / "bench_surrogate.py").exists():
         runs.append(["bench_surrogate.py"] + (["--quick"] if args.quick else []))
     status = 0
