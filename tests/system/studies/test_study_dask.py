@@ -1,0 +1,68 @@
+"""A study through a real Dask scheduler and worker on loopback equals the same study
+on the local process pool (same configurations, same device seeds -> same numbers)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from aimc.system.studies.study_spec import parse_spec
+from aimc.system.studies.study_store import read_study
+
+DASK = str(Path(sys.executable).with_name("dask"))
+LOOPBACK = ["--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0"]
+SPEC = """
+name = "dask_check"
+networks = ["digits_mlp", "digits_cnn"]
+seeds = 1
+n_test = 30
+[axes]
+weight_bits = [3, 5]
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_dask_study_equals_the_local_pool(tmp_path):
+    from aimc.system.cli import main
+    from distributed import Client
+
+    spec_file = tmp_path / "spec.toml"
+    spec_file.write_text(SPEC)
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    procs = []
+    log = open(tmp_path / "dask.log", "w")  # noqa: SIM115 - closed below
+    try:
+        procs.append(subprocess.Popen([DASK, "scheduler", "--port", address.rsplit(":", 1)[1],
+                                       *LOOPBACK], stdout=log, stderr=subprocess.STDOUT))
+        procs.append(subprocess.Popen([DASK, "worker", address, "--nthreads", "1",
+                                       "--no-nanny", *LOOPBACK], stdout=log,
+                                      stderr=subprocess.STDOUT))
+        with Client(address, timeout="60s") as c:
+            c.wait_for_workers(1, timeout=120)
+        assert main(["study", str(spec_file), "--out", str(tmp_path / "d.h5"),
+                     "--scheduler", address, "--json"]) == 0
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        log.close()
+    from aimc.system.studies.study_run import run_study
+
+    run_study(parse_spec(SPEC), tmp_path / "l.h5", workers=2)
+    d, loc = read_study(tmp_path / "d.h5"), read_study(tmp_path / "l.h5")
+    assert np.all(d["status"] == 1) and np.all(loc["status"] == 1)
+    for k in ("digits_mlp.acc_seeds", "digits_cnn.acc_seeds", "digits_cnn.mvm_sigma_pct",
+              "digits_cnn.energy_j", "digits_mlp.devices"):
+        np.testing.assert_allclose(d["objectives"][k], loc["objectives"][k], rtol=1e-12)
