@@ -1,11 +1,13 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   -- create .venv, install aimc, install ngspice if missing, run the main job
-#   make test   -- the same set-up, then the whole test suite (what CI runs)
+#   make test   -- the same set-up, then the whole test suite (what CI runs);
+#                  make test TESTS=tests/test_layout.py runs ruff and one test file
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.aimc-installed
 OUT    ?= out
+TESTS  ?=
 
 .PHONY: demo test bench lint ngspice clean
 
@@ -48,7 +50,7 @@ demo: $(STAMP) ngspice
 
 test: $(STAMP) ngspice
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile $(TESTS)
 
 bench: $(STAMP) ngspice
 	$(PY) benchmarks/run_all.py

@@ -2,6 +2,7 @@
 
     python benchmarks/make_default_tile.py [--data out/surrogate_data] [--workers 2]
         [--skip-heldout256] [--out surrogate/data/default_tile.h5]
+    python benchmarks/make_default_tile.py --ci --data DIR --out toy.h5   # CI-sized
 
 Runs the shipped sweep specs (``netlists/sweeps/surrogate_*.toml``; finished points
 are kept, so an interrupted run resumes), then fits and validates::
@@ -24,7 +25,9 @@ from pathlib import Path
 
 TRAIN = ("surrogate_crossbar_train", "surrogate_dac_train", "surrogate_adc_train")
 HELDOUT = ("surrogate_crossbar_heldout256", "surrogate_dac_heldout", "surrogate_adc_heldout")
+TRAIN_CI = ("crossbar_op_ci", "dac_line_ci", "cco_adc_ci")
 REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "surrogate" / "data" / "default_tile.h5"
 
 
 def _complete(path: Path) -> bool:
@@ -44,14 +47,21 @@ def main() -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=str(REPO / "out" / "surrogate_data"))
-    ap.add_argument("--out", default=str(REPO / "surrogate" / "data" / "default_tile.h5"))
+    ap.add_argument("--out", default=str(SHIPPED))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--skip-heldout256", action="store_true")
+    ap.add_argument("--ci", action="store_true",
+                    help="a toy model from the CI-sized *_ci specs, no held-out sets (seconds; "
+                         "for testing the pipeline, never for --out the shipped model)")
     a = ap.parse_args()
     data = Path(a.data)
     data.mkdir(parents=True, exist_ok=True)
-    held = [h for h in HELDOUT if not (a.skip_heldout256 and h.endswith("256"))]
-    for spec in TRAIN + tuple(held):
+    if a.ci and Path(a.out).resolve() == SHIPPED.resolve():
+        ap.error("--ci builds a toy model: give another --out than the shipped model")
+    train = TRAIN_CI if a.ci else TRAIN
+    held = [] if a.ci else [h for h in HELDOUT
+                            if not (a.skip_heldout256 and h.endswith("256"))]
+    for spec in train + tuple(held):
         path = data / f"{spec}.h5"
         if _complete(path):
             print(f"{path.name}: complete, kept")
@@ -62,8 +72,10 @@ def main() -> int:
         if rc != 0:
             print(f"sweep {spec} failed (exit {rc})", file=sys.stderr)
             return rc
-    args = (["fit"] + [str(data / f"{s}.h5") for s in TRAIN] + ["--heldout"]
-            + [str(data / f"{s}.h5") for s in held] + ["--out", a.out, "--force"])
+    args = ["fit"] + [str(data / f"{s}.h5") for s in train]
+    if held:
+        args += ["--heldout"] + [str(data / f"{s}.h5") for s in held]
+    args += ["--out", a.out, "--force"]
     print("aimc " + " ".join(args), flush=True)
     return aimc(args)
 

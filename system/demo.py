@@ -3,8 +3,8 @@
 1. circuits: a 32x32 crossbar with wire IR drop against the ideal GᵀV and the exact
    nodal solve, one PWM DAC line, the CCO-ADC transfer curve (table + plots);
 2. sweeps: the CI-sized sweep of each circuit into HDF5;
-3. surrogates: a tile model fitted from those sweeps and validated (when the
-   surrogate layer provides ``aimc fit``/``validate``);
+3. surrogates: the held-out validation of the shipped tile model (the one aimc uses),
+   and the fitting pipeline run on the CI sweeps (a toy model, labelled as such);
 4. system: MobileNetV2 on the heterogeneous cluster beside the paper's figures;
 5. network: the trained digits CNN on the analog tiles (shipped tile model): accuracy of
    the float, quantised and analog paths (1 h after programming, 3 device seeds) with its
@@ -134,7 +134,34 @@ def sweeps_step(out: Path, quiet: bool) -> dict[str, Any]:
     return res
 
 
+#: what the held-out sets of the shipped tile model are (specs in netlists/sweeps/)
+HELDOUT_WHAT = {
+    "crossbar": "256x256 HERMES PCM operating points, wires 0.05-1 ohm (fit: 32-64 arrays)",
+    "dac": "PWM line transients, 128/256 PCM cells, codes not in the fit",
+    "adc": "CCO-ADC transients, DC and stepped currents not in the fit",
+}
+
+
+def shipped_model_validation() -> list[tuple[str, ...]]:
+    """Rows (circuit, points, RMS, p99, max, what) of the shipped tile model's validation
+    against held-out SPICE, as stored in the file by ``aimc fit --heldout``."""
+    from aimc.surrogate.tile_model import load_default_tile_model
+
+    model = load_default_tile_model()
+    rows = []
+    for circuit, v in model.validation.items():
+        h = v.get("heldout")
+        if h is None:
+            continue
+        rows.append((circuit, str(h["n_points"]), f"{h['rms_lsb']:.2f}", f"{h['p99_lsb']:.2f}",
+                     f"{h['max_lsb']:.2f}", HELDOUT_WHAT.get(circuit, "")))
+    return rows
+
+
 def surrogate_step(out: Path, sweeps: dict[str, Any], quiet: bool) -> dict[str, Any]:
+    """(a) The validation of the tile model that aimc uses (the shipped one) against
+    held-out SPICE; (b) the fitting pipeline run on this demo's CI-sized sweeps, whose
+    tiny in-fit hold-out is a smoke test, not an accuracy figure."""
     try:
         from aimc.surrogate import cli as scli  # noqa: F401
     except ImportError:
@@ -144,20 +171,27 @@ def surrogate_step(out: Path, sweeps: dict[str, Any], quiet: bool) -> dict[str, 
     import subprocess
     import sys
 
+    held = shipped_model_validation()
+    res: dict[str, Any] = {"shipped_model_heldout": held}
+    if not quiet:
+        print("\n== 3. surrogates ==")
+        print("(a) the tile model aimc uses (surrogate/data/default_tile.h5) against held-out "
+              "SPICE\n    runs that were not in its fit (errors in LSB of an 8-bit signed ADC "
+              "whose full\n    scale is the held-out set's largest value):")
+        print(_table(held, ("circuit", "points", "RMS LSB", "p99", "max", "held-out set")))
     files = [v["out"] for v in sweeps.values()]
     tile = out / "tile_model.h5"
     fit = subprocess.run([sys.executable, "-m", "aimc.system.cli", "fit", *files, "--out",
                           str(tile), "--force"], capture_output=True, text=True)
+    res["fit_status"] = fit.returncode
     if not quiet:
-        print("\n== 3. surrogates (fit + validate) ==")
+        print("\n(b) the same fitting pipeline on this demo's CI-sized sweeps -> "
+              f"{tile}:\n    a toy model (a few points per circuit; linear 8-16-row "
+              "crossbars, for which the\n    surrogate is the exact linear solve, so 0.000 "
+              "is expected). Its hold-out is 1 in 5\n    of those few points (the ADC: one "
+              "transient), so its errors test the pipeline,\n    not a model's accuracy; "
+              "(a) is the accuracy of the model in use.")
         print(fit.stdout.strip() or fit.stderr.strip())
-    res: dict[str, Any] = {"fit_status": fit.returncode}
-    if fit.returncode == 0:
-        val = subprocess.run([sys.executable, "-m", "aimc.system.cli", "validate", str(tile),
-                              "--against", *files], capture_output=True, text=True)
-        res["validate_status"] = val.returncode
-        if not quiet:
-            print(val.stdout.strip() or val.stderr.strip())
     return res
 
 

@@ -11,6 +11,7 @@ tiles. Both split grouped and depth-wise layers into block-diagonal matrices wit
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,8 +31,13 @@ def groups_per_matrix(layer: Layer, size: int, c_job: int) -> int:
         want = min(c_job, g)
     else:
         want = max(1, min(size // max(1, layer.xbar_rows), size // max(1, layer.xbar_cols), g))
+    asked = want
     while g % want:
         want -= 1
+    if layer.kind == DWCONV and want != asked:
+        warnings.warn(f"{layer.name}: c_job = {asked} does not divide its {g} channels; "
+                      f"running c_job = {want}, the largest divisor (choose a c_job that "
+                      f"divides {g} to keep the jobs you asked for)", stacklevel=2)
     return want
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from aimc.system.cluster.config import ClusterConfig
 from aimc.system.cluster.model import NetworkResult, evaluate
+from aimc.system.networks.graph import Network
 from aimc.system.networks.mobilenetv2 import mobilenetv2
 from aimc.system.studies.paper import (
     BOTTLENECK_MAPPINGS,
@@ -36,8 +37,10 @@ from aimc.system.studies.paper import (
 )
 
 
-def bottleneck_results(cfg: ClusterConfig) -> dict[str, NetworkResult]:
-    net = bottleneck_network()
+def bottleneck_results(cfg: ClusterConfig, net: Network | None = None
+                       ) -> dict[str, NetworkResult]:
+    """The five mappings of Fig. 9 on the Bottleneck (``net``: another shape of it)."""
+    net = net or bottleneck_network()
     out = {}
     for name, (mapping, c_job) in BOTTLENECK_MAPPINGS.items():
         c = dataclasses.replace(cfg, mapping=mapping,
@@ -87,7 +90,9 @@ def _least_squares(fun, x0: np.ndarray) -> np.ndarray:
     return np.exp(res.x)
 
 
-def calibrate(cfg: ClusterConfig | None = None) -> FitResult:
+def calibrate(cfg: ClusterConfig | None = None, bottleneck: Network | None = None) -> FitResult:
+    """Fit the parameters of the table above (``bottleneck``: the Bottleneck shape whose
+    published ratios are fitted; default :func:`bottleneck_network`)."""
     cfg = cfg or ClusterConfig()
     target = {k: FIGURES[k].value for k in FIGURES}
     # 1. IMA handshake: smallest integer within the published 958 GOPS
@@ -102,7 +107,7 @@ def calibrate(cfg: ClusterConfig | None = None) -> FitResult:
 
     def perf_res(logx: np.ndarray) -> np.ndarray:
         c = _set(cfg, dict(zip(perf_keys, np.exp(logx), strict=True)))
-        r = bottleneck_results(c)
+        r = bottleneck_results(c, bottleneck)
         base = r["CORES"].latency_s
         return np.log([base / r["IMA c_job=16"].latency_s / target["bn_perf_cjob16"],
                        base / r["HYBRID"].latency_s / target["bn_perf_hybrid"]])
@@ -124,7 +129,7 @@ def calibrate(cfg: ClusterConfig | None = None) -> FitResult:
 
     def e_res(logx: np.ndarray) -> np.ndarray:
         c = e_set(logx)
-        r = bottleneck_results(c)
+        r = bottleneck_results(c, bottleneck)
         base = r["CORES"].energy_j
         return np.log([base / r["HYBRID"].energy_j / target["bn_eff_hybrid"],
                        base / r["IMA+DW"].energy_j / target["bn_eff_ima_dw"],
@@ -138,7 +143,7 @@ def calibrate(cfg: ClusterConfig | None = None) -> FitResult:
     values.update(ima_shares(fitted["ima.share_fixed"]))
     cfg = _set(cfg, values)
 
-    r = bottleneck_results(cfg)
+    r = bottleneck_results(cfg, bottleneck)
     pk = peak_point(cfg)
     sims = {
         "ima_pipelined_250mhz_128b_gops": pk.gops,

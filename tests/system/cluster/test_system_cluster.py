@@ -122,3 +122,19 @@ def test_ports_what_if():
     assert eight.ima_port_bytes() == 16
     with pytest.raises(ValueError):
         dataclasses.replace(base, ima=dataclasses.replace(base.ima, ports=0)).validate()
+
+
+def test_c_job_that_does_not_divide_the_channels_warns():
+    """C = 136 channels, c_job = 16: 136 = 8 * 17, so the jobs run 8 channels each; the
+    model says so instead of silently halving c_job (K^2 * C * c_job cells, N_jobs = C/c_job)."""
+    from aimc.system.networks.graph import DWCONV, Layer, Network
+
+    c, h = 136, 8
+    net = Network("dw136", [Layer("dw", DWCONV, c, c, h, h, h, h, kh=3, kw=3, groups=c,
+                                  inputs=["input"])], (c, h, h))
+    cfg = dataclasses.replace(ClusterConfig(), mapping="ima")
+    with pytest.warns(UserWarning, match=r"c_job = 16 does not divide its 136 channels; "
+                                         r"running c_job = 8"):
+        r = evaluate(net, cfg)
+    assert r.layers[0].jobs == (c // 8) * h * h
+    assert r.ima_cells_used == 9 * c * 8
