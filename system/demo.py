@@ -134,6 +134,9 @@ def sweeps_step(out: Path, quiet: bool) -> dict[str, Any]:
     return res
 
 
+#: the sweep generators a tile model is fitted from (``aimc fit``)
+TILE_GENERATORS = ("crossbar_op", "dac_line", "cco_adc")
+
 #: what the held-out sets of the shipped tile model are (specs in netlists/sweeps/)
 HELDOUT_WHAT = {
     "crossbar": "256x256 HERMES PCM operating points, wires 0.05-1 ohm (fit: 32-64 arrays)",
@@ -179,7 +182,13 @@ def surrogate_step(out: Path, sweeps: dict[str, Any], quiet: bool) -> dict[str, 
               "SPICE\n    runs that were not in its fit (errors in LSB of an 8-bit signed ADC "
               "whose full\n    scale is the held-out set's largest value):")
         print(_table(held, ("circuit", "points", "RMS LSB", "p99", "max", "held-out set")))
-    files = [v["out"] for v in sweeps.values()]
+    from aimc.circuits.sweep.spec import load_spec, shipped_specs
+
+    specs = shipped_specs()
+    # the tile model is fitted from the tile's circuits only (other *_ci sweeps, e.g. the
+    # linear-algebra ones, are not tile circuits)
+    files = [v["out"] for k, v in sweeps.items()
+             if k in specs and load_spec(specs[k]).generator in TILE_GENERATORS]
     tile = out / "tile_model.h5"
     fit = subprocess.run([sys.executable, "-m", "aimc.system.cli", "fit", *files, "--out",
                           str(tile), "--force"], capture_output=True, text=True)

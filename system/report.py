@@ -124,11 +124,13 @@ def _plot_errors(rep: Reproduction, out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(rep.rows) + 1.2))
     labels = [r.label for r in rep.rows][::-1]
     errs = [r.error_pct for r in rep.rows][::-1]
-    colors = {"fitted": "tab:gray", "predicted": "tab:blue", "derived": "tab:green"}
+    colors = {"fitted": "tab:gray", "predicted": "tab:blue", "derived": "tab:green",
+              "derived from fitted": "tab:olive"}
     ax.barh(labels, errs, color=[colors[r.status] for r in rep.rows][::-1])
     ax.axvline(-10, ls="--", c="r", lw=0.8)
     ax.axvline(10, ls="--", c="r", lw=0.8)
-    ax.set_xlabel("simulated vs published [%]  (grey fitted, blue predicted, green derived)")
+    ax.set_xlabel("simulated vs published [%]  (grey fitted, blue predicted, green derived, "
+                  "olive derived from fitted)")
     ax.set_title(rep.title)
     return _save(fig, out)
 
@@ -372,8 +374,9 @@ def markdown_table(reps: list[Reproduction]) -> str:
                 pub = f"{r.published:.4g}"
             err = ("in range" if r.band and r.error_pct == 0 else f"{r.error_pct:+.1f} %")
             unit = "" if r.unit in ("", "x") else f" {r.unit}"
+            status = r.status + (f" (restates {r.same_as})" if r.same_as else "")
             lines.append(f"| {rep.name} | {r.label}{unit} | {pub} | {r.simulated:.4g} | {err} "
-                         f"| {r.status} | {r.source} |")
+                         f"| {status} | {r.source} |")
     return "\n".join(lines)
 
 

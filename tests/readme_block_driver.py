@@ -13,11 +13,21 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import time
 import traceback
 import types
 import warnings
+
+
+def _cpu_s() -> float:
+    """CPU time of this process and its finished children (process-pool workers)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        r = resource.getrusage(who)
+        total += r.ru_utime + r.ru_stime
+    return total
 
 
 def main() -> None:
@@ -41,12 +51,14 @@ def main() -> None:
             f.write(so_far)
         module.__file__ = script
         t0 = time.perf_counter()
+        c0 = _cpu_s()
         try:
             exec(compile(source, block_path, "exec"), module.__dict__)
             outcome = {"ok": True}
         except BaseException:  # noqa: BLE001 - every failure is reported to the test
             outcome = {"ok": False, "error": traceback.format_exc()}
         outcome["seconds"] = time.perf_counter() - t0
+        outcome["cpu_s"] = _cpu_s() - c0
         sys.stdout.flush()
         sys.stderr.flush()
         os.write(result_fd, (json.dumps(outcome) + "\n").encode())

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import select
 import shutil
 import subprocess
@@ -197,6 +198,7 @@ class PythonSession:
 
 def run_sh(block: Block, folder: Path, env: dict[str, str], timeout_s: float) -> dict:
     t0 = time.perf_counter()
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         p = subprocess.run(["bash", "-c", "set -eo pipefail\n" + block.code], cwd=folder,
                            env=env, capture_output=True, text=True, timeout=timeout_s)
@@ -205,7 +207,9 @@ def run_sh(block: Block, folder: Path, env: dict[str, str], timeout_s: float) ->
     if p.returncode != 0:
         return {"ok": False, "error": f"exit status {p.returncode}\n--- stdout (end) ---\n"
                 f"{p.stdout[-1500:]}\n--- stderr (end) ---\n{p.stderr[-2500:]}"}
-    return {"ok": True, "seconds": time.perf_counter() - t0}
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"ok": True, "seconds": time.perf_counter() - t0,
+            "cpu_s": c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime}
 
 
 def test_every_block_is_run_or_a_labelled_placeholder():
@@ -259,10 +263,11 @@ def test_document_blocks_run_as_written(doc: Path, tmp_path: Path):
                     res["error"] += "\n--- output ---\n" + session.tail()
             else:
                 res = run_sh(block, folder, env, BLOCK_TIMEOUT_S)
-            timings.append((block.where, res.get("seconds")))
+            timings.append((block.where, res.get("seconds"), res.get("cpu_s")))
             assert res["ok"], f"{block.where} ({block.lang}) failed:\n{res['error']}"
     finally:
         if session is not None:
             session.close()
-        print("\n".join(f"{w}: {s if s is None else round(s, 1)} s" for w, s in timings))
+        for where, wall, cpu in timings:
+            print(f"{where}: wall {wall or 0:.1f} s, cpu {cpu or 0:.1f} s")
     shutil.rmtree(folder, ignore_errors=True)

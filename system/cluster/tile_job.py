@@ -13,7 +13,11 @@ through the surrogates once; it gives three per-unit energies:
   power over the window + charge term, at the reference MVM's line charges).
 
 A job using ``rows`` x ``cols`` of the crossbar costs
-``rows·cols·e_cell + rows·e_row + cols·e_col``. Latency is the ADC's conversion time
+``rows·cols·e_cell + rows·e_row + cols·e_col`` in its analog blocks, plus the digital
+periphery (:func:`digital_periphery`): PWM generation, the ADCs' ripple counters, input and
+output registers and the per-column accumulation, composed from the switching energies of
+transistor-level cells that ngspice measures on the same MOSFET cards
+(:mod:`aimc.circuits.digital`). Latency is the ADC's conversion time
 (the integration window the surrogate was fitted at; HERMES: 128 ns of PWM, published
 MVM latency about 130 ns, FACTS.md) — both are printed by ``aimc eval --tile``.
 """
@@ -29,6 +33,60 @@ import numpy as np
 from aimc.system.array.layer import TILE, ArrayConfig, pick_adc_key
 
 T_MVM_PUBLISHED_S = 130e-9   # FACTS.md: HERMES MVM latency about 130 ns
+#: HERMES 10.5 TOPS/W scaled to 22 nm as seed 001 does (ima.E_JOB_FULL_J): 19.6 nJ per job
+HERMES_TOPS_PER_W = 10.5
+
+
+@dataclass(frozen=True)
+class PeripheryConfig:
+    """The IMA's digital periphery, per MVM job. Architecture assumptions (not published
+    in this detail), each a plain count of cell events:
+
+    * PWM generation (HERMES: sign + 7-bit magnitude, 1 ns/LSB): one global 7-bit counter
+      clocked ``pwm_cycles`` times; its bits run along the rows on a bus of
+      ``row_pitch_m`` x ``c_wire_f_per_m`` per row; each row compares its code with the
+      counter (7 XOR2, whose outputs follow the counter: ``counter_toggles`` per cycle)
+      and ends its pulse in an SR latch (2 NAND2, set and reset once per job);
+    * ADC counters (HERMES: ripple up/down counters on the CCO output): a ripple counter
+      toggles about 2 flip-flops per count;
+    * registers: ``bits_in`` per row and ``bits_out`` per column, doubled by the pipelined
+      execution model's extra register stage (seed 001 Sec. IV-B), half the bits
+      changing per job;
+    * accumulation: a ``counter_bits`` ripple-carry adder per column (up minus down count
+      and offset), 2 XOR2 + 3 NAND2 per bit, half of them switching.
+    """
+
+    pwm_cycles: int = 128
+    counter_bits: int = 12
+    code_bits: int = 7
+    counter_toggles: float = 2.0      # bits of a binary counter that change per increment
+    bits_in: int = 8
+    bits_out: int = 8
+    register_stages: int = 2          # pipelined IMA: an extra stage before and after
+    activity: float = 0.5
+    row_pitch_m: float = 4e-6         # HERMES column pitch (dac.md's cell pitch)
+    c_wire_f_per_m: float = 0.2e-15 / 1e-6   # dac.md's assumed 0.2 fF/µm
+
+
+def digital_periphery(rows: int, cols: int, counts_per_col: float, cells: dict[str, float],
+                      vdd_v: float = 0.8, cfg: PeripheryConfig | None = None
+                      ) -> dict[str, float]:
+    """Energy (J) per job of each digital block, from per-cell energies ``cells``
+    (:func:`aimc.circuits.digital.cell_energies`: J per transition / per clock cycle)."""
+    c = cfg or PeripheryConfig()
+    e_clk, e_data = cells["dff_clock"], cells["dff_data"]
+    e_xor, e_nand = cells["xor2"], cells["nand2"]
+    c_bus = rows * c.row_pitch_m * c.c_wire_f_per_m
+    counter = c.pwm_cycles * (c.code_bits * e_clk + c.counter_toggles * (e_data - e_clk))
+    bus = c.pwm_cycles * c.counter_toggles * c_bus * vdd_v ** 2 / 2
+    compare = rows * (c.pwm_cycles * c.counter_toggles * e_xor + 4 * e_nand)
+    e_reg_bit = e_clk + c.activity * (e_data - e_clk)
+    return {
+        "pwm_generators": counter + bus + compare,
+        "adc_counters": cols * 2 * counts_per_col * e_data,
+        "registers": c.register_stages * (rows * c.bits_in + cols * c.bits_out) * e_reg_bit,
+        "accumulation": cols * c.counter_bits * c.activity * (2 * e_xor + 3 * e_nand),
+    }
 
 
 @dataclass
@@ -40,26 +98,47 @@ class TileJobModel:
     e_row_j: float
     e_col_j: float
     source: str = ""
+    counts_per_col: float = 0.0       # mean |ADC count| of the reference MVM
+    cells: dict[str, float] | None = None   # cell energies (J); None: analog blocks only
 
     def latency_s(self, rows: int, cols: int) -> float:
         return self.t_conv_s
 
-    def energy_j(self, rows: int, cols: int) -> float:
+    def analog_j(self, rows: int, cols: int) -> float:
         return rows * cols * self.e_cell_j + rows * self.e_row_j + cols * self.e_col_j
 
+    def digital_j(self, rows: int, cols: int) -> dict[str, float]:
+        if self.cells is None:
+            return {}
+        return digital_periphery(rows, cols, self.counts_per_col, self.cells)
+
+    def energy_j(self, rows: int, cols: int) -> float:
+        return self.analog_j(rows, cols) + sum(self.digital_j(rows, cols).values())
+
     def summary(self) -> dict[str, float]:
+        from aimc.system.cluster.ima import E_JOB_FULL_J
+
         full = self.energy_j(self.rows, self.cols)
-        return {"latency_s": self.t_conv_s, "latency_published_s": T_MVM_PUBLISHED_S,
-                "energy_full_job_j": full, "array_j": self.rows * self.cols * self.e_cell_j,
-                "dac_j": self.rows * self.e_row_j, "adc_j": self.cols * self.e_col_j,
-                "tops_per_w": 2 * self.rows * self.cols / full / 1e12}
+        dig = self.digital_j(self.rows, self.cols)
+        d = {"latency_s": self.t_conv_s, "latency_published_s": T_MVM_PUBLISHED_S,
+             "energy_full_job_j": full, "array_j": self.rows * self.cols * self.e_cell_j,
+             "dac_j": self.rows * self.e_row_j, "adc_j": self.cols * self.e_col_j,
+             "analog_j": self.analog_j(self.rows, self.cols),
+             "digital_j": sum(dig.values()), "counts_per_col": self.counts_per_col,
+             "tops_per_w": 2 * self.rows * self.cols / full / 1e12,
+             "published_job_j": E_JOB_FULL_J, "published_tops_per_w": HERMES_TOPS_PER_W}
+        d.update({f"digital_{k}_j": v for k, v in dig.items()})
+        return d
 
     @classmethod
     def from_tile_model(cls, model: Any, source: str = "", config: ArrayConfig | None = None,
-                        seed: int = 0, size: int = TILE) -> TileJobModel:
+                        seed: int = 0, size: int = TILE, digital: bool = True
+                        ) -> TileJobModel:
         """Per-unit energies from a 256x256 reference MVM. With ``config`` the PWM LSB,
         bits and ADC window are the config's (else the fitted window); ``size``: the
-        crossbar the job model describes (energies per cell / line carry over)."""
+        crossbar the job model describes (energies per cell / line carry over);
+        ``digital``: add the periphery from ngspice runs of its cells
+        (:func:`aimc.circuits.digital.cell_energies`)."""
         from aimc.circuits.crossbar import (
             CrossbarConfig,
             physical_conductances,
@@ -87,6 +166,10 @@ class TileJobModel:
         k = model.adc.keys_.index(key)
         window = float(model.adc.window_[k, 1]) if config is None else c.window_s
         e_col = float(np.mean(model.adc.energy(key, np.abs(q), window)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            counts = float(np.mean(np.abs(model.adc.count_dc(key, np.abs(q) / window,
+                                                             window, policy="ignore"))))
         e_row = 0.0
         if model.dac is not None:
             drv = model.dac.drivers_[0]
@@ -100,7 +183,13 @@ class TileJobModel:
                 e_row = float(np.sum(e_u * count) / count.sum())
             if c.encoding == "hermes":
                 e_row *= 2    # two physical lines (true and complement) per input
-        return cls(size, size, window, e_array / (TILE * TILE), e_row, e_col, source)
+        cells = None
+        if digital:
+            from aimc.circuits.digital import cell_energies
+
+            cells = cell_energies()
+        return cls(size, size, window, e_array / (TILE * TILE), e_row, e_col, source,
+                   counts, cells)
 
 
 def load_tile_job_model(path: str | Path) -> TileJobModel:
