@@ -2,12 +2,14 @@
 #   make demo   -- create .venv, install aimc, install ngspice if missing, run the main job
 #   make test   -- the same set-up, then the whole test suite (what CI runs);
 #                  make test TESTS=tests/test_layout.py runs ruff and one test file
+#   make demo DEMO_ARGS="--skip network" leaves a step out (aimc demo --help)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.aimc-installed
 OUT    ?= out
 TESTS  ?=
+DEMO_ARGS ?=
 
 .PHONY: demo test bench lint ngspice clean
 
@@ -46,7 +48,7 @@ ngspice:
 	fi
 
 demo: $(STAMP) ngspice
-	$(VENV)/bin/aimc demo --out $(OUT)
+	$(VENV)/bin/aimc demo --out $(OUT) $(DEMO_ARGS)
 
 test: $(STAMP) ngspice
 	$(PY) -m ruff check .
