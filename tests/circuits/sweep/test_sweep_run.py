@@ -123,7 +123,7 @@ def test_cli_json_exit_status_and_resume(tmp_path):
 
 
 def test_kill_9_loses_only_points_in_flight_and_the_rerun_completes(tmp_path):
-    n = 40
+    n = 120  # long enough that a loaded machine cannot finish before the kill
     spec = probe_spec(tmp_path, n, sleep_s=0.15)
     out = tmp_path / "killed.h5"
     cmd = cli_command() + [str(spec), "--out", str(out), "--workers", "2", "--no-progress",
