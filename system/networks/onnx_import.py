@@ -162,6 +162,9 @@ def from_model(model, name: str = "onnx", allow_empty: bool = False) -> Network:
     import onnx
     from onnx import numpy_helper
 
+    copy = onnx.ModelProto()          # the caller's model is never changed
+    copy.CopyFrom(model)
+    model = copy
     graph = model.graph
     init_names = {i.name for i in graph.initializer}
     # symbolic batch -> 1 before shape inference

@@ -123,3 +123,15 @@ def test_matmul_with_constant_matrix():
     assert (lay.kind, lay.cin, lay.cout, lay.out_pixels) == ("fc", 8, 4, 10)
     assert lay.macs == 10 * 8 * 4
     np.testing.assert_array_equal(lay.weights, w)
+
+
+def test_import_leaves_the_callers_model_unchanged():
+    """from_model fixes a symbolic batch to 1 on a copy: a cached model (the studies keep
+    one per process) must read the same before and after an import."""
+    from aimc.system.networks.digits_cnn import shipped_path
+    from aimc.system.networks.onnx_import import from_model
+
+    model = onnx.load(str(shipped_path("digits_cnn")))
+    before = model.SerializeToString()
+    from_model(model)
+    assert model.SerializeToString() == before
