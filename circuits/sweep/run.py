@@ -417,7 +417,9 @@ def check_scheduler(address: str, timeout_s: float = 20.0) -> int:
         raise PoolError(f"cannot reach the Dask scheduler at {address!r}: {e}") from None
     if n == 0:
         raise PoolError(f"the Dask scheduler at {address!r} has no workers; start some with "
-                        f"`dask worker {address} --nthreads 1`")
+                        f"`dask worker {address} --nthreads 1 --host 127.0.0.1 "
+                        f"--dashboard-address 127.0.0.1:0` (loopback; for a real cluster "
+                        f"see the README's 'Security and failure model')")
     return n
 
 

@@ -69,26 +69,6 @@ def network_model(name: str):
     return _CACHE[name]
 
 
-def executor_available() -> bool:
-    try:
-        from aimc.system.array import executor  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def check_networks(names) -> None:
-    """Refuse a network the installed executor cannot run (before any work)."""
-    if executor_available():
-        return
-    bad = [n for n in names if n != "digits_mlp"]
-    if bad:
-        raise StudyNetworkError(
-            f"network(s) {', '.join(bad)}: the convolution executor "
-            "(aimc.system.array.executor) is not in this installation; the array "
-            "simulator here runs MLPs only (use networks = [\"digits_mlp\"])")
-
-
 # ---- pruning -------------------------------------------------------------------------------
 def _weight_slots(model) -> list[tuple[Any, str, Any]]:
     """(initializer, how, node) of every crossbar weight: Gemm/MatMul B, Conv (group 1)."""
@@ -254,7 +234,7 @@ def hardware_objectives(model, c: dict[str, Any], acfg) -> dict[str, float]:
     from aimc.system.cluster.model import evaluate
     from aimc.system.networks.onnx_import import from_model
 
-    net = from_model(model) if _has_from_model() else _load_via_file(model)
+    net = from_model(model)
     cfg = cluster_config(c)
     r = evaluate(net, cfg, job_model_for(c, acfg))
     cells = r.pack.used_cells if r.pack is not None else 0
@@ -264,22 +244,6 @@ def hardware_objectives(model, c: dict[str, Any], acfg) -> dict[str, float]:
             "bits_stored": float(cells * c["weight_bits"]),
             "tops_per_w": r.tops_per_w, "macs": float(r.macs),
             "e_ima_analog_j": r.energy_by_block().get("ima_analog", 0.0)}
-
-
-def _has_from_model() -> bool:
-    from aimc.system.networks import onnx_import
-
-    return hasattr(onnx_import, "from_model")
-
-
-def _load_via_file(model):
-    import onnx
-    from aimc.system.networks.onnx_import import load_onnx
-
-    with tempfile.TemporaryDirectory() as tmp:
-        p = Path(tmp) / "net.onnx"
-        onnx.save(model, str(p))
-        return load_onnx(p)
 
 
 # ---- accuracy ------------------------------------------------------------------------------
@@ -292,37 +256,19 @@ def _accuracy_runs(model, x_cal, x_test, y_test, acfg, c, seeds: int) -> dict[st
 
     out: dict[str, Any] = {}
     with threadpool_limits(limits=1, user_api="blas"):
-        if executor_available():
-            from aimc.system.array.executor import NetworkExecutor
-            from aimc.system.cluster.model import ClusterPlacement
+        from aimc.system.array.executor import NetworkExecutor
+        from aimc.system.cluster.model import ClusterPlacement
 
-            ex = NetworkExecutor(model, placement=ClusterPlacement(cluster_config(c)),
-                                 array=acfg, tile_model=_tile_model()).calibrate(x_cal)
-            out["acc_float"] = acc(ex.run(x_test, "ideal").output)
-            out["acc_quantised"] = acc(ex.run(x_test, "quantised").output)
-            accs, sig_f, sig_q = [], [], []
-            for s in range(seeds):
-                r = ex.run(x_test, "analog", t_s=c["t_s"], seed=s)
-                accs.append(acc(r.output))
-                sig_f += [e.vs_float_pct_fs for e in r.mvm_error.values()]
-                sig_q += [e.vs_quantised_pct_fs for e in r.mvm_error.values()]
-        else:
-            import onnx
-            from aimc.system.array.accuracy import AnalogNetwork
-
-            with tempfile.TemporaryDirectory() as tmp:
-                p = Path(tmp) / "net.onnx"
-                onnx.save(model, str(p))
-                net = AnalogNetwork(p, acfg, _tile_model()).build(x_cal)
-            out["acc_float"] = acc(net.forward(x_test, "ideal")[0])
-            out["acc_quantised"] = acc(net.forward(x_test, "quantised")[0])
-            accs, sig_f, sig_q = [], [], []
-            for s in range(seeds):
-                net.program(c["t_s"], s)
-                logits, errs = net.forward(x_test, "analog")
-                accs.append(acc(logits))
-                sig_f += list(errs.values())
-                sig_q += list(net.last_errs_vs_quantised.values())
+        ex = NetworkExecutor(model, placement=ClusterPlacement(cluster_config(c)),
+                             array=acfg, tile_model=_tile_model()).calibrate(x_cal)
+        out["acc_float"] = acc(ex.run(x_test, "ideal").output)
+        out["acc_quantised"] = acc(ex.run(x_test, "quantised").output)
+        accs, sig_f, sig_q = [], [], []
+        for s in range(seeds):
+            r = ex.run(x_test, "analog", t_s=c["t_s"], seed=s)
+            accs.append(acc(r.output))
+            sig_f += [e.vs_float_pct_fs for e in r.mvm_error.values()]
+            sig_q += [e.vs_quantised_pct_fs for e in r.mvm_error.values()]
     out["acc_seeds"] = np.array(accs)
     out["acc_mean"] = float(np.mean(accs))
     out["acc_std"] = float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0

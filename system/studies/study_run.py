@@ -57,12 +57,10 @@ class StudySummary:
 def run_study(spec: StudySpec | str | Path, out: str | Path, workers: int = 2,
               scheduler: str | None = None, progress: bool = False,
               checkpoint_s: float = 30.0, retry_failed: bool = False) -> StudySummary:
-    from aimc.system.studies.design_space import check_networks
     from aimc.system.studies.study_store import StudyStore
 
     if not isinstance(spec, StudySpec):
         spec = load_spec(spec)
-    check_networks(spec.networks)
     if workers < 1:
         raise ValueError(f"workers = {workers}: give at least 1")
     store = StudyStore(out, spec, checkpoint_s)
