@@ -154,6 +154,32 @@ def _legacy_broadcast(a: np.ndarray, b: np.ndarray, at: dict, opset: int) -> np.
     return b
 
 
+def _depthwise(x: np.ndarray, w: np.ndarray, cog: int, strides: list[int],
+               dil: list[int], begin: list[int], out: list[int]) -> np.ndarray:
+    """A convolution with one input channel per group, (N, C, H, W) -> (N, C·cog, Ho,
+    Wo), as kh·kw multiply-adds of strided views of the zero-padded input (the same sums
+    as IM2COL; exact on integer codes)."""
+    n, c, h, w_ = x.shape
+    cout, _, kh, kw = w.shape
+    need = [(out[0] - 1) * strides[0] + (kh - 1) * dil[0] + 1,
+            (out[1] - 1) * strides[1] + (kw - 1) * dil[1] + 1]
+    xp = np.zeros((n, c, max(need[0], h + begin[0]), max(need[1], w_ + begin[1])))
+    xp[:, :, begin[0]:begin[0] + h, begin[1]:begin[1] + w_] = x
+    if cog > 1:
+        xp = np.repeat(xp, cog, axis=1)
+    y = np.zeros((n, cout, out[0], out[1]))
+    tmp = np.empty_like(y)
+    for i in range(kh):
+        r0 = i * dil[0]
+        for j in range(kw):
+            c0 = j * dil[1]
+            win = xp[:, :, r0:r0 + (out[0] - 1) * strides[0] + 1:strides[0],
+                     c0:c0 + (out[1] - 1) * strides[1] + 1:strides[1]]
+            np.multiply(win, w[:, 0, i, j].reshape(1, -1, 1, 1), out=tmp)
+            y += tmp
+    return y
+
+
 def _quantise_weights(w: np.ndarray, levels: int, axis: int = 0) -> tuple[np.ndarray,
                                                                           np.ndarray]:
     """Signed integer weights and one scale per slice along ``axis`` (per output)."""
@@ -180,6 +206,96 @@ class _Mvm:
     analog: list[AnalogLayer] = field(default_factory=list)
     wq: np.ndarray | None = None         # digital: integer weights
     wq_step: np.ndarray | None = None
+
+
+def _row_seed(seed: int, node: str, block: int) -> int:
+    import hashlib
+
+    h = hashlib.blake2b(f"{int(seed)}|{node}|{block}".encode(), digest_size=8).digest()
+    return int.from_bytes(h, "little")
+
+
+def _row_keys(seed: int, index: np.ndarray) -> np.ndarray:
+    """A uniform random 64-bit key per global row index (splitmix64 of seed + index)."""
+    z = np.asarray(index, np.uint64) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(seed)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+class _RowSample:
+    """Up to ``k`` calibration rows of one MVM block, streamed chunk by chunk: the row of
+    largest |x| (the first one) and the rows of the smallest keys (:func:`_row_keys` of
+    the global row index: a uniform random subset without replacement). The result does
+    not depend on how the rows arrive in chunks."""
+
+    def __init__(self, seed: int, k: int) -> None:
+        self.seed, self.k = seed, k
+        self.keys = np.empty(0, np.uint64)
+        self.index = np.empty(0, np.int64)
+        self.data: np.ndarray | None = None
+        self.top: tuple[float, int, np.ndarray] | None = None
+
+    def add(self, xb: np.ndarray, offset: int) -> None:
+        if len(xb) == 0:
+            return
+        gi = offset + np.arange(len(xb), dtype=np.int64)
+        mx = np.max(np.abs(xb), axis=1)
+        j = int(np.argmax(mx))
+        if self.top is None or mx[j] > self.top[0]:
+            self.top = (float(mx[j]), int(gi[j]), xb[j].copy())
+        keys = _row_keys(self.seed, gi)
+        if len(keys) > self.k:
+            sel = np.argpartition(keys, self.k - 1)[:self.k]
+            keys, gi, xb = keys[sel], gi[sel], xb[sel]
+        if self.data is None:
+            self.keys, self.index, self.data = keys, gi, np.array(xb)
+        else:
+            self.keys = np.concatenate([self.keys, keys])
+            self.index = np.concatenate([self.index, gi])
+            self.data = np.concatenate([self.data, xb])
+        if len(self.keys) > self.k:
+            sel = np.argpartition(self.keys, self.k - 1)[:self.k]
+            self.keys, self.index, self.data = self.keys[sel], self.index[sel], self.data[sel]
+
+    def rows(self) -> np.ndarray:
+        """The sample, in the order of the global row index."""
+        assert self.top is not None and self.data is not None
+        others = self.index != self.top[1]
+        keys, index, data = self.keys[others], self.index[others], self.data[others]
+        sel = np.argsort(keys, kind="stable")[:self.k - 1]
+        index = np.append(index[sel], self.top[1])
+        data = np.concatenate([data[sel], self.top[2][None]])
+        return data[np.argsort(index, kind="stable")]
+
+
+class _ErrStats:
+    """Running count, mean and sum of squared deviations of MVM errors (Chan et al.'s
+    pairwise merge): the σ of a run without keeping every error, mergeable over chunks
+    and processes."""
+
+    __slots__ = ("n", "mean", "m2")
+
+    def __init__(self, n: int = 0, mean: float = 0.0, m2: float = 0.0) -> None:
+        self.n, self.mean, self.m2 = n, mean, m2
+
+    def add(self, e: np.ndarray) -> None:
+        if e.size:
+            mu = float(np.mean(e))
+            self.merge(_ErrStats(e.size, mu, float(np.sum((e - mu) ** 2))))
+
+    def merge(self, o: _ErrStats) -> None:
+        n = self.n + o.n
+        if o.n == 0:
+            return
+        d = o.mean - self.mean
+        self.mean += d * o.n / n
+        self.m2 += o.m2 + d * d * self.n * o.n / n
+        self.n = n
+
+    @property
+    def std(self) -> float:
+        return float(np.sqrt(self.m2 / self.n)) if self.n else 0.0
 
 
 # ---- the executor --------------------------------------------------------------------------
@@ -469,37 +585,37 @@ class NetworkExecutor:
         calibration, from the ideal path on ``x_cal`` (a calibration set, not the test
         set); builds and programs the analog layers (ideal devices until ``program``)."""
         xs = self._check_inputs(x_cal if isinstance(x_cal, list) else [x_cal])
-        rng = np.random.default_rng(self.config.cal_seed)
         maxabs: dict[str, float] = {}
-        rows: dict[str, list[list[np.ndarray]]] = {}
+        picks: dict[str, list[_RowSample]] = {}
+        k_max = self.config.max_cal_rows
+        where = {"image": 0, "images": 1}
 
         def hook(kind: str, key: str, value: np.ndarray) -> None:
             if kind == "tensor":
                 maxabs[key] = max(maxabs.get(key, 0.0), float(np.max(np.abs(value)))
                                   if value.size else 0.0)
-            else:  # MVM input rows of each block: keep a random subset and the max row
-                lst = rows.setdefault(key, [])
-                for b, xb in enumerate(value):
-                    if len(lst) <= b:
-                        lst.append([])
-                    k = min(len(xb), self.config.max_cal_rows)
-                    pick = rng.choice(len(xb), k, replace=False)
-                    top = int(np.argmax(np.max(np.abs(xb), axis=1)))
-                    lst[b].append(xb[np.unique(np.append(pick, top))])
+                return
+            # MVM input rows of each block: a uniform random subset keyed on each row's
+            # index in the whole calibration set (and the row of largest |x|), so that
+            # the subset does not depend on how the set is cut into chunks
+            lst = picks.setdefault(key, [])
+            for b, xb in enumerate(value):
+                if len(lst) <= b:
+                    lst.append(_RowSample(_row_seed(self.config.cal_seed, key, b), k_max))
+                per_image = len(xb) // max(where["images"], 1)
+                lst[b].add(xb, where["image"] * per_image)
 
-        for s in range(0, len(xs[0]), self._chunk()):
-            self._forward([x[s:s + self._chunk()] for x in xs], "ideal", hook=hook)
+        chunk = self._chunk()
+        for s in range(0, len(xs[0]), chunk):
+            part = [x[s:s + chunk] for x in xs]
+            where.update(image=s, images=len(part[0]))
+            self._forward(part, "ideal", hook=hook)
         self.scales = {k: (v if v > 0 else 1.0) for k, v in maxabs.items()}
         for m in self.mvms.values():
             if m.target == IMA:
                 m.analog = []
                 for b, mat in enumerate(self._matrices(m)):
-                    x_rows = np.concatenate(rows[m.node][b])
-                    if len(x_rows) > self.config.max_cal_rows:
-                        order = np.argsort(-np.max(np.abs(x_rows), axis=1))
-                        keep = np.concatenate([order[:1], rng.choice(
-                            order[1:], self.config.max_cal_rows - 1, replace=False)])
-                        x_rows = x_rows[keep]
+                    x_rows = picks[m.node][b].rows()
                     name = m.layer if len(m.blocks) == 1 else f"{m.layer}_g{b}"
                     lay = AnalogLayer(mat, self.array, self.tile_model, name)
                     self.tile_model = lay.tile_model
@@ -512,6 +628,13 @@ class NetworkExecutor:
                 m.wq, m.wq_step = _quantise_weights(m.w, self.config.w_levels, axis)
         self.calibrated = True
         self.programmed = (None, 0)
+        return self
+
+    def prepare(self) -> NetworkExecutor:
+        """Compile every IMA tile for the devices as programmed and fit pending
+        calibrations now (otherwise done on first use), e.g. before forking workers."""
+        for lay in self.analog_layers:
+            lay.prepare()
         return self
 
     def _scale_in(self, m: _Mvm) -> float:
@@ -531,6 +654,7 @@ class NetworkExecutor:
                 lay.program(t_s, s)
                 i += 1
         self.programmed = (t_s, int(seed))
+        self.prepare()
 
     @property
     def analog_layers(self) -> list[AnalogLayer]:
@@ -558,7 +682,7 @@ class NetworkExecutor:
         xs = self._check_inputs(x if isinstance(x, list) else [x])
         if path == "analog" and self.programmed != (t_s, int(seed)):
             self.program(t_s, seed)
-        errs: dict[str, list[np.ndarray]] = {}
+        errs: dict[str, tuple[_ErrStats, _ErrStats]] = {}
         t0 = time.perf_counter()
         outs: list[list[np.ndarray]] = []
         chunk = self._chunk()
@@ -570,9 +694,7 @@ class NetworkExecutor:
         for s in starts:
             outs.append(self._forward([v[s:s + chunk] for v in xs], path, errs=errs))
         res = [np.concatenate([o[i] for o in outs]) for i in range(len(self.output_names))]
-        mvm = {k: LayerError(float(np.std(np.concatenate(v[0::2])) * 100),
-                             float(np.std(np.concatenate(v[1::2])) * 100))
-               for k, v in errs.items()}
+        mvm = {k: LayerError(v[0].std * 100, v[1].std * 100) for k, v in errs.items()}
         return RunResult(res, path, t_s if path == "analog" else None,
                          int(seed) if path == "analog" else None, mvm,
                          time.perf_counter() - t0)
@@ -643,12 +765,19 @@ class NetworkExecutor:
     def _analog_block(self, m: _Mvm, b: int, rows: np.ndarray, path: str,
                       errs) -> np.ndarray:
         lay = m.analog[b]
-        y = lay.quantised(rows) if path == "quantised" else lay.analog(rows)
+        codes = lay.codes(rows)
+        y = lay.quantised_codes(codes) if path == "quantised" else lay.analog_codes(codes)
         if errs is not None:
             fs = lay.full_scale()
-            e = errs.setdefault(m.layer, [])
-            e.append(((y - lay.exact_quantised(rows)) / fs).ravel())
-            e.append(((y - lay.ideal(rows)) / fs).ravel())
+            e = errs.setdefault(m.layer, (_ErrStats(), _ErrStats()))
+            d = lay.exact_codes(codes)
+            np.subtract(y, d, out=d)
+            d /= fs
+            e[0].add(d)
+            d = rows @ lay.weights
+            np.subtract(y, d, out=d)
+            d /= fs
+            e[1].add(d)
         return y
 
     def _digital_rows(self, m: _Mvm, rows: np.ndarray, x_tensor: np.ndarray) -> np.ndarray:
@@ -676,6 +805,16 @@ class NetworkExecutor:
             s = self._scale_in(m)
             lv = self.config.act_levels
             x = np.clip(np.rint(x / s * lv), -lv, lv)
+        direct = (g_n > 1 and cg == 1 and (hook is None or m.target != IMA)
+                  and (path == "ideal" or digital))
+        if direct:   # depth-wise: kh·kw shifted multiply-adds, no IM2COL copy
+            w = m.wq if digital else m.w
+            y4 = _depthwise(x, w, cog, strides, dil, begin, out)
+            if digital:
+                y4 *= m.wq_step.reshape(1, -1, 1, 1) * (s / lv)
+            if m.bias is not None:
+                y4 += m.bias.reshape(1, -1, 1, 1)
+            return y4
         y = np.empty((n * ho * wo, cout))
         if path == "ideal" or digital:
             w = m.wq if digital else m.w

@@ -86,6 +86,13 @@ def im2col(x: np.ndarray, kernel: Sequence[int], strides: Sequence[int],
     """IM2COL rows (N·Ho·Wo, C·kh·kw) of a 2-D convolution input x (N, C, H, W), zero
     padded; rows in (n, oh, ow) order, columns in (c, i, j) order."""
     n, c = x.shape[:2]
+    if all(k == 1 for k in kernel) and not any(begin) and not any(end) and all(
+            (o - 1) * s + 1 <= size for o, s, size in zip(out, strides, x.shape[2:],
+                                                           strict=True)):
+        # 1x1: the rows are the pixels' channel vectors (strided), no window copy
+        xs = x[:, :, :(out[0] - 1) * strides[0] + 1:strides[0],
+               :(out[1] - 1) * strides[1] + 1:strides[1]]
+        return np.ascontiguousarray(xs.transpose(0, 2, 3, 1)).reshape(n * int(np.prod(out)), c)
     win = _windows(x, kernel, strides, dilations, begin, end, out, 0.0)  # N,C,Ho,Wo,kh,kw
     k = int(np.prod(kernel))
     return np.ascontiguousarray(win.transpose(0, 2, 3, 1, 4, 5)).reshape(

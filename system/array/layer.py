@@ -87,7 +87,9 @@ class ArrayConfig:
     fast: bool = True                   # True: the PWM charge as one matmul + a sampled
     #                                     time-profile remainder; False: segment-exact
     profile_points: int = 4             # samples of the time profile (fast; see pwm_fast)
-    batch_chunk: int = 4096             # vectors per block (bounds the temporaries)
+    #: vectors per block of the fast path (bounds the temporaries); None: as many as
+    #: keep them within a core's L2 cache (pwm_fast.auto_chunk); results do not depend on it
+    batch_chunk: int | None = None
     #: an ideal linear ADC instead of the CCO-ADC surrogate: code = PWM charge of the
     #: crossbar model / (i_fs_a · window_s) · y_levels, rounded; needs no calibration
     ideal_adc: bool = False
@@ -109,6 +111,8 @@ class ArrayConfig:
             raise ValueError(f"t_inference_s must be >= 0 s, got {self.t_inference_s!r}")
         for name in ("profile_points", "batch_chunk"):
             v = getattr(self, name)
+            if v is None and name == "batch_chunk":
+                continue
             if not isinstance(v, int | np.integer) or v < 1:
                 raise ValueError(f"ArrayConfig.{name} must be an integer >= 1, got {v!r}")
         if self.statistics not in STATISTICS:
@@ -182,10 +186,19 @@ def quantise_weights(w: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray
     return q, scale / levels
 
 
+def code_dtype(levels: int) -> type:
+    """The smallest integer type of signed codes in [-levels, levels] (int16 for the
+    8-bit PWM codes: a quarter of the memory traffic of int64, no overflow in sums of
+    two codes)."""
+    return np.int16 if levels <= 2 ** 14 else np.int64
+
+
 def quantise_inputs(x: np.ndarray, scale: float, levels: int) -> np.ndarray:
     """Signed PWM codes (sign + magnitude) of inputs for a per-layer full scale."""
-    return np.clip(np.rint(np.asarray(x, float) / scale * levels), -levels,
-                   levels).astype(np.int64)
+    v = np.asarray(x, float) / scale * levels
+    np.rint(v, out=v)
+    np.clip(v, -levels, levels, out=v)
+    return v.astype(code_dtype(levels))
 
 
 def check_weights(w: np.ndarray, name: str) -> np.ndarray:
@@ -214,11 +227,22 @@ class _Tile:
     q: np.ndarray                        # integer weight levels of this tile
     g_target: np.ndarray                 # (n_dev, rows, cols) target conductances
     cfg: Any = None                      # CrossbarConfig
-    compiled: Any = None                 # CompiledCrossbar of the devices read now
+    g_now: np.ndarray | None = None      # conductances as read now (None: not programmed)
+    compiled_: Any = None                # CompiledCrossbar of g_now (built on first use)
+    compiler: Any = None                 # (tile, g) -> CompiledCrossbar
     a: np.ndarray | None = None          # per-column affine calibration (to integer units)
     b: np.ndarray | None = None
     drift_factor: float = 1.0
     cal_cache: dict = field(default_factory=dict)   # calibration codes per programming
+
+    @property
+    def compiled(self) -> Any:
+        """The crossbar surrogate compiled for the devices as read now; compiled once per
+        programming, when first needed (a calibration followed by reprogramming does not
+        compile the intermediate state)."""
+        if self.compiled_ is None:
+            self.compiled_ = self.compiler(self, self.g_now)
+        return self.compiled_
 
 
 @dataclass
@@ -280,7 +304,7 @@ class AnalogLayer:
                     continue
                 g = weights_to_conductances(q / cfg.w_levels, cfg.encoding, cfg.g_max_s,
                                             cfg.g_min_s)
-                out.append(_Tile(r0, r1, c0, c1, q, g))
+                out.append(_Tile(r0, r1, c0, c1, q, g, compiler=self._compile))
         return out
 
     def _xbar_cfg(self, rows: int, cols: int):
@@ -322,7 +346,9 @@ class AnalogLayer:
         """(Re)program every tile: ideal devices (``t_inference_s`` None) or PCM statistics
         read ``t_inference_s`` after programming. If the layer was calibrated, the
         per-column calibration is refitted on the same inputs with the devices as read
-        right after programming (t0), and the drift compensation factor is measured."""
+        right after programming (t0), and the drift compensation factor is measured.
+        The crossbar surrogates are compiled and the calibration fitted when first
+        needed (or by :meth:`prepare`): programming twice in a row compiles once."""
         self.t_inference_s_ = t_inference_s
         rng = np.random.default_rng(seed)
         stats = stats or device_statistics(self.config.statistics, self.config.g_max_s)
@@ -330,17 +356,31 @@ class AnalogLayer:
         for tile in self.tiles_:
             if t_inference_s is None:
                 g_cal = g_now = tile.g_target
-                tile.drift_factor = 1.0
             else:
                 dev = program_devices(stats, tile.g_target, rng)
                 # calibration read right after programming (t0), the inference read later
                 g_cal = stats.at_time(dev.g_prog_s, dev.nu, stats.t0_s, rng)
                 g_now = stats.at_time(dev.g_prog_s, dev.nu, t_inference_s, rng)
-                tile.drift_factor = 1.0
+            tile.drift_factor = 1.0
             self._state.append((g_cal, g_now))
-            tile.compiled = self._compile(tile, g_now)
-        if getattr(self, "_codes_cal", None) is not None:
-            self.calibrate(self._codes_cal)
+            tile.g_now, tile.compiled_ = g_now, None
+        self._cal_pending = getattr(self, "_codes_cal", None) is not None
+
+    def prepare(self) -> AnalogLayer:
+        """Compile every tile's crossbar surrogate for the devices as read now, fit a
+        pending calibration and build the fast path's matrices, so that evaluation (or
+        processes forked from here) start with everything computed."""
+        self._ready()
+        if self.config.fast and not self.config.ideal_adc:
+            from aimc.system.array.pwm_fast import prepare_rows
+
+            for tile in self.tiles_:
+                prepare_rows(tile.compiled.pwm_rows())
+        return self
+
+    def _ready(self) -> None:
+        if getattr(self, "_cal_pending", False):
+            self._fit_calibration(self._codes_cal)
 
     # -- input scale and calibration -------------------------------------------------------
     def fit_inputs(self, x_cal: np.ndarray, max_cal: int = 256) -> AnalogLayer:
@@ -355,32 +395,39 @@ class AnalogLayer:
     def calibrate(self, codes_cal: np.ndarray) -> None:
         """Per column: least squares ``integer dot product ≈ a·ADC code + b`` over the
         unclipped calibration outputs, read with the devices as just programmed (the
-        64-core chip's affine correction)."""
-        codes_cal = np.asarray(codes_cal, np.int64)
-        self._codes_cal = codes_cal
+        64-core chip's affine correction). Fitted when first needed (see :meth:`program`)."""
+        self._codes_cal = np.asarray(codes_cal, np.int64)
+        self._cal_pending = True
+
+    def _fit_calibration(self, codes_cal: np.ndarray) -> None:
+        self._cal_pending = False
         ylim = self.config.y_levels
+        a_nom = 1.0 / self._k_nom()
         for tile, (g_cal, g_now) in zip(self.tiles_, self._state, strict=True):
-            a_nom = 1.0 / self._k_nom()
+            codes = codes_cal[:, tile.r0:tile.r1]
             if g_cal is g_now:
-                y8 = self._tile_codes(tile, tile.compiled, codes_cal[:, tile.r0:tile.r1])
+                y8 = self._tile_codes(tile, tile.compiled, codes)
             else:
-                y8 = self._cal_codes(tile, g_cal, codes_cal[:, tile.r0:tile.r1])
-            target = _int_matmul(codes_cal[:, tile.r0:tile.r1], tile.q)
+                y8 = self._cal_codes(tile, g_cal, codes)
+            target = _int_matmul(codes, tile.q)
             nc = tile.q.shape[1]
             tile.a, tile.b = np.full(nc, a_nom), np.zeros(nc)
-            for c in range(nc if not self.config.ideal_adc else 0):
-                m = np.abs(y8[:, c]) < ylim
-                if np.unique(y8[m, c]).size >= 3:
-                    a, b = np.polyfit(y8[m, c], target[m, c], 1)
-                    if a > 0:
-                        tile.a[c], tile.b[c] = a, b
+            if not self.config.ideal_adc:
+                tile.a, tile.b = _affine_fit(y8, target, ylim, a_nom)
             tile.drift_factor = 1.0
             if g_cal is not g_now and self.config.drift_compensation:
                 # global drift compensation (FACTS.md): the same reference inputs read
                 # through the analog path after programming and at t_inference
                 ref0 = tile.a * y8 + tile.b
-                y8_now = self._tile_codes(tile, tile.compiled, codes_cal[:, tile.r0:tile.r1])
-                tile.drift_factor = drift_compensation_factor(ref0, tile.a * y8_now + tile.b)
+                y8_now = self._tile_codes(tile, tile.compiled, codes)
+                ref_now = tile.a * y8_now + tile.b
+                if np.any(ref0) and np.any(ref_now):
+                    tile.drift_factor = drift_compensation_factor(ref0, ref_now)
+                else:
+                    # no signal on this tile's reference reads (e.g. its inputs are
+                    # pruned): nothing to compare, nothing to compensate
+                    self._note([f"drift compensation skipped on tile rows {tile.r0}-"
+                                f"{tile.r1}: its reference outputs are all zero"])
 
     def _cal_codes(self, tile: _Tile, g_cal: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """ADC codes of the calibration inputs with the devices as read right after
@@ -467,6 +514,7 @@ class AnalogLayer:
         output (count x y_levels / full-scale count): the fast path (``fast`` True),
         the segment-exact path (False) or the configured one (None)."""
         codes = self.codes(x)
+        self._ready()
         fast = self.config.fast if fast is None else fast
         k = self.config.y_levels / self.count_fs_
         return [self._tile_counts(t, t.compiled, codes[:, t.r0:t.r1], fast) * k
@@ -512,19 +560,32 @@ class AnalogLayer:
 
     def analog(self, x: np.ndarray, return_codes: bool = False):
         """The analog path: (B, rows) -> (B, cols) (and the per-tile ADC codes)."""
-        codes = self.codes(x)
+        return self.analog_codes(self.codes(x), return_codes)
+
+    def analog_codes(self, codes: np.ndarray, return_codes: bool = False):
+        """:meth:`analog` of input codes (B, rows) (:meth:`codes`)."""
+        self._ready()
         acc = np.zeros((codes.shape[0], self.cols))
         raw = []
         for tile in self.tiles_:
             y8 = self._tile_codes(tile, tile.compiled, codes[:, tile.r0:tile.r1])
-            raw.append(y8)
-            acc[:, tile.c0:tile.c1] += (tile.a * y8 + tile.b) * tile.drift_factor
-        y = acc * self.w_step_ * (self.x_scale_ / self.config.x_levels)
-        return (y, raw) if return_codes else y
+            if return_codes:
+                raw.append(y8.copy())
+            y8 *= tile.a
+            y8 += tile.b
+            if tile.drift_factor != 1.0:
+                y8 *= tile.drift_factor
+            acc[:, tile.c0:tile.c1] += y8
+        acc *= self.w_step_
+        acc *= self.x_scale_ / self.config.x_levels
+        return (acc, raw) if return_codes else acc
 
     def quantised(self, x: np.ndarray, return_codes: bool = False):
         """8-bit inputs, 4-bit weights, an ideal linear 8-bit ADC of the same full scale."""
-        codes = self.codes(x)
+        return self.quantised_codes(self.codes(x), return_codes)
+
+    def quantised_codes(self, codes: np.ndarray, return_codes: bool = False):
+        """:meth:`quantised` of input codes (B, rows)."""
         k = self._k_nom()
         ylim = self.config.y_levels
         acc = np.zeros((codes.shape[0], self.cols))
@@ -540,8 +601,16 @@ class AnalogLayer:
     def exact_quantised(self, x: np.ndarray) -> np.ndarray:
         """The exact matmul of the quantised inputs and weights (no output quantisation):
         the reference of the analog MVM error in the sense of HERMES's 8-bit MVM error."""
-        return _int_matmul(self.codes(x), self.q_) * self.w_step_ * (
-            self.x_scale_ / self.config.x_levels)
+        return self.exact_codes(self.codes(x))
+
+    def exact_codes(self, codes: np.ndarray) -> np.ndarray:
+        """:meth:`exact_quantised` of input codes (B, rows)."""
+        if getattr(self, "_q_float", None) is None:
+            self._q_float = self.q_.astype(float)
+        y = _int_matmul(codes, self._q_float)
+        y *= self.w_step_
+        y *= self.x_scale_ / self.config.x_levels
+        return y
 
     def ideal(self, x: np.ndarray) -> np.ndarray:
         return self._check_x(x) @ self.weights
@@ -552,6 +621,38 @@ class AnalogLayer:
             self.x_scale_ / self.config.x_levels)
 
 
+def _affine_fit(y8: np.ndarray, target: np.ndarray, ylim: int, a_nom: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Per column, the least-squares line ``target ≈ a·y8 + b`` over the unclipped codes
+    (|y8| < ylim) of columns with at least 3 distinct such codes and a positive slope;
+    (a_nom, 0) elsewhere. Closed form on centred sums (all columns at once)."""
+    y8 = np.asarray(y8, float)
+    nc = y8.shape[1]
+    a, b = np.full(nc, a_nom), np.zeros(nc)
+    m = np.abs(y8) < ylim
+    n = m.sum(axis=0)
+    # distinct unclipped codes per column: a histogram of the integer codes
+    width = 2 * ylim + 1
+    idx = (np.rint(y8).astype(np.int64) + ylim) + width * np.arange(nc)[None, :]
+    hist = np.bincount(idx[m], minlength=width * nc).reshape(nc, width)
+    ok = np.count_nonzero(hist, axis=1) >= 3
+    if not ok.any():
+        return a, b
+    mf = m.astype(float)
+    nn = np.maximum(n, 1)
+    my = (y8 * mf).sum(axis=0) / nn
+    mt = (target * mf).sum(axis=0) / nn
+    dy = (y8 - my) * mf
+    sxy = (dy * (target - mt)).sum(axis=0)
+    sxx = (dy * dy).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = sxy / sxx
+    use = ok & (sxx > 0) & (slope > 0)
+    a[use] = slope[use]
+    b[use] = mt[use] - slope[use] * my[use]
+    return a, b
+
+
 def _int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Integer matmul through float64 BLAS: exact while every partial sum is below 2**53
     (8-bit codes x 4-bit levels: |sum| <= rows x 127 x 7), checked; NumPy's integer
@@ -560,7 +661,7 @@ def _int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         * a.shape[-1]
     if bound >= 2.0 ** 53:
         return a @ b
-    return a.astype(float) @ b.astype(float)
+    return a.astype(float, copy=False) @ b.astype(float, copy=False)
 
 
 def layer_from_weights(weights: np.ndarray, x_cal: np.ndarray, config: ArrayConfig | None = None,

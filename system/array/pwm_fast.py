@@ -44,8 +44,8 @@ class FastStats:
     n_refined: int = 0      # (vector, column) pairs refined exactly
 
 
-def _f32(pr: Any) -> dict[str, np.ndarray]:
-    """float32 matrices, cached on the PwmRows."""
+def prepare_rows(pr: Any) -> dict[str, np.ndarray]:
+    """float32 matrices of the fast path, cached on the PwmRows."""
     cached = pr.__dict__.get("_f32")
     if cached is None:
         cached = pr.__dict__["_f32"] = {
@@ -62,26 +62,71 @@ def _f32(pr: Any) -> dict[str, np.ndarray]:
     return cached
 
 
+#: bytes of the largest per-chunk temporary (the profile samples' currents): small
+#: enough to stay in a core's L2 cache, so the chunk's passes do not go to memory
+CHUNK_BYTES = 2 ** 21
+
+
+def auto_chunk(rows: int, cols: int, profile_points: int) -> int:
+    """Vectors per chunk so that the (profile_points, chunk, max(rows, cols)) float32
+    temporaries stay within :data:`CHUNK_BYTES` (64 to 4096 vectors)."""
+    per = 4 * profile_points * max(rows, cols, 1)
+    return int(min(4096, max(64, CHUNK_BYTES // per)))
+
+
+def _tau_uniform(pr: Any, mags: np.ndarray, n_levels: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`PwmRows.tau` where every active row adds the same ``dfs`` to f̄' (no odd
+    part; the usual case): with ``C[m] = Σ_j min(|code_j|, m)`` (integers),
+    ``τ_i = |code_i|·base + dfs·C[|code_i|]`` and ``f̄'_l = base + dfs·#{j: |code_j| >= l}``.
+    Integer histograms instead of float ones; the same values (to float64 rounding)."""
+    b, n = mags.shape
+    width = n_levels + 1
+    idx = (n_levels - mags) + (width * np.arange(b, dtype=np.int64))[:, None]
+    hist = np.bincount(idx.ravel(), minlength=b * width).reshape(b, width)
+    on = np.cumsum(hist, axis=1)[:, ::-1]          # on[:, l] = #{j: mags_j >= l}
+    on[:, 0] = 0
+    big_c = np.cumsum(on, axis=1)                  # C[l] = Σ_{k<=l} on[k]
+    c_at = np.take_along_axis(big_c, mags.astype(np.intp, copy=False), axis=1)
+    d = float(pr.dfs[0])
+    tau = mags * pr.base + d * c_at
+    fb = on * d + pr.base
+    fb[:, 0] = 0.0
+    return tau, fb
+
+
 def fast_counts(pr: Any, adc: Any, key: str, codes: np.ndarray, t_lsb_s: float,
                 n_levels: int, slope: float, profile_points: int = 4,
-                refine_at: float | None = None, chunk: int = 4096,
+                refine_at: float | None = None, chunk: int | None = None,
                 stats: FastStats | None = None) -> np.ndarray:
     """ADC counts (B, cols) (float, before the counter's rounding) of integer PWM codes
-    (B, rows) with |code| <= ``n_levels``."""
-    codes = np.asarray(codes, np.int64)
-    mats = _f32(pr)
+    (B, rows) with |code| <= ``n_levels``. ``chunk``: vectors per block (None:
+    :func:`auto_chunk`); the result does not depend on it (the one-sign decision is
+    taken over the whole batch)."""
+    codes = np.asarray(codes)
+    if not np.issubdtype(codes.dtype, np.integer):
+        codes = codes.astype(np.int64)
+    mats = prepare_rows(pr)
     stats = stats if stats is not None else FastStats()
     imax = float(adc.i_max_[adc.keys_.index(key)])
     n = codes.shape[1]
-    out = np.empty((codes.shape[0], pr.d0.shape[1]))
+    ncols = pr.d0.shape[1]
+    out = np.empty((codes.shape[0], ncols))
     m_pts = profile_points
+    chunk = chunk or auto_chunk(n, ncols, m_pts)
+    pos = bool(codes.size == 0 or codes.min() >= 0)
+    uniform = not np.any(pr.dfd) and np.ptp(pr.dfs) == 0
+    thr = refine_at if refine_at is not None else (0.9 if pos else 0.8)
+    strata = ((np.arange(m_pts, dtype=np.float32) + 0.5) / m_pts)[:, None, None]
     for s0 in range(0, codes.shape[0], chunk):
         c = codes[s0:s0 + chunk]
         b = c.shape[0]
         mags = np.abs(c)
         sg = np.sign(c).astype(np.float32)
-        tau, fb = pr.tau(mags, sg, n_levels)
-        pos = bool(np.all(c >= 0))
+        if uniform:
+            tau, fb = _tau_uniform(pr, mags, n_levels)
+        else:
+            tau, fb = pr.tau(mags, sg, n_levels)
         if pos:
             x = np.empty((b, 2 * n), np.float32)
             x[:, :n] = c
@@ -95,11 +140,10 @@ def fast_counts(pr: Any, adc: Any, key: str, codes: np.ndarray, t_lsb_s: float,
             x[:, 3 * n:] = np.abs(sg) * tau
             lin = x @ mats["stack"]
         lin = lin.astype(float) * (t_lsb_s * slope)
-        del x
+        del x, tau
         # the time profile: the current at the middle of m_pts strata of [0, longest]
         longest = mags.max(axis=1)
-        t_mid = ((np.arange(m_pts, dtype=np.float32) + 0.5) / m_pts)[:, None, None] \
-            * longest.astype(np.float32)[None, :, None]
+        t_mid = strata * longest.astype(np.float32)[None, :, None]
         on = np.greater(mags.astype(np.float32)[None], t_mid)                # (M, b, n)
         on = on.reshape(-1, n)
         if pos:
@@ -113,7 +157,6 @@ def fast_counts(pr: Any, adc: Any, key: str, codes: np.ndarray, t_lsb_s: float,
         del cur
         rem = rem.sum(axis=0)
         count = lin + rem * (longest * (t_lsb_s / m_pts)).astype(np.float32)[:, None]
-        thr = refine_at if refine_at is not None else (0.9 if pos else 0.8)
         near = peak > thr * imax
         del rem, peak
         stats.n_steps += int(longest.sum()) * out.shape[1]
