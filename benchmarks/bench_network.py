@@ -10,10 +10,14 @@
   weights; depth-wise layers on the DW accelerator as the cluster maps them, every other
   weight layer on the IMA tiles): build + calibrate + program seconds, analog seconds per
   image, peak memory (max RSS), and the scaling of a batch spread over 1 and 2
-  processes (forked after programming: every process holds the programmed tiles).
+  processes (forked after programming: every process holds the programmed tiles):
+  (a) pools started before the clock, the batch one image at a time in each process;
+  (b) the user's call ``ex.run(batch, workers=2)`` (fork inside the call) against
+  ``ex.run(batch)``. ``--repeat`` paired rounds (1 and 2 processes back to back),
+  medians; CPU time of every process; the load average beside the figure.
 
-    .venv/bin/python benchmarks/bench_network.py [--repeat 3] [--mobilenet-images 4]
-        [--skip-mobilenet] [--json]
+    .venv/bin/python benchmarks/bench_network.py [--repeat 3] [--mobilenet-images 8]
+        [--skip-mobilenet] [--skip-digits] [--json]
 """
 
 from __future__ import annotations
@@ -156,6 +160,8 @@ def bench_digits(repeat: int, exact_images: int) -> dict[str, float]:
 
 
 def _run_images(args) -> tuple[float, float]:
+    """Worker of a pre-started pool: images lo..hi one at a time (as the bench's
+    one-image figure), wall and CPU seconds of this process."""
     ex, x = _SHARED["ex"], _SHARED["x"]
     lo, hi = args
     t0, c0 = time.perf_counter(), _cpu()
@@ -164,10 +170,14 @@ def _run_images(args) -> tuple[float, float]:
     return time.perf_counter() - t0, _cpu() - c0
 
 
+def _ready(_) -> int:
+    return os.getpid()
+
+
 _SHARED: dict[str, object] = {}
 
 
-def bench_mobilenet(n_images: int, procs: int) -> dict[str, float]:
+def bench_mobilenet(n_images: int, procs: int, rounds: int) -> dict[str, float]:
     from aimc.system.array.executor import ExecutorConfig, NetworkExecutor
     from aimc.system.array.layer import ArrayConfig
     from aimc.system.cluster.config import ClusterConfig
@@ -176,48 +186,85 @@ def bench_mobilenet(n_images: int, procs: int) -> dict[str, float]:
     out: dict[str, float] = {}
     rng = np.random.default_rng(1)
     x_cal = rng.uniform(0, 1, (2, 3, 224, 224)).astype(np.float32)
-    x = rng.uniform(0, 1, (max(n_images, procs), 3, 224, 224)).astype(np.float32)
-    t0 = time.perf_counter()
+    n = max(n_images, procs)
+    x = rng.uniform(0, 1, (n, 3, 224, 224)).astype(np.float32)
     model = mobilenetv2_onnx()
+    t0, c0 = time.perf_counter(), _cpu()
     ex = NetworkExecutor(model, placement=ClusterPlacement(ClusterConfig()),
                          array=ArrayConfig(), config=ExecutorConfig(batch=1))
     ex.calibrate(x_cal)
-    ex.program(3600.0, 0)
+    ex.program(3600.0, 0)     # compiles every tile and fits the calibration (prepare)
     out["mobilenet_build_calibrate_program_s"] = time.perf_counter() - t0
+    out["mobilenet_build_calibrate_program_cpu_s"] = _cpu() - c0
     out["mobilenet_tiles"] = ex.n_tiles
     out["mobilenet_ima_layers"] = len(ex.analog_layers)
-    # one image in this process: seconds per image and the per-layer MVM errors
-    t, c, r = _timed(lambda: ex.run(x[:1], "analog", t_s=3600.0))
-    out["mobilenet_analog_s_per_image"] = t
-    out["mobilenet_analog_cpu_s_per_image"] = c
+    # one image at a time in this process: seconds per image (median of `rounds`) and the
+    # per-layer MVM errors
+    one = []
+    for i in range(rounds):
+        t, c, r = _timed(lambda i=i: ex.run(x[i % n:i % n + 1], "analog", t_s=3600.0))
+        one.append((t, c))
+    out["mobilenet_analog_s_per_image"] = statistics.median(v[0] for v in one)
+    out["mobilenet_analog_cpu_s_per_image"] = statistics.median(v[1] for v in one)
     errs = [e.vs_quantised_pct_fs for e in r.mvm_error.values()]
     out["mobilenet_mvm_err_median_pct_fs"] = float(np.median(errs))
     out["mobilenet_mvm_err_max_pct_fs"] = float(np.max(errs))
     out["mobilenet_peak_rss_gib"] = _rss_gib()
-    # a batch of n images over 1 and over `procs` processes (fork: programmed tiles shared)
+    # (a) a batch over 1 and over `procs` processes of pools forked after programming and
+    # started before the clock: the compute's scaling. Paired rounds, medians.
     _SHARED.update(ex=ex, x=x)
     ctx = mp.get_context("fork")
-    n = max(n_images, procs)
     splits = [(k * n // procs, (k + 1) * n // procs) for k in range(procs)]
-    load0 = os.getloadavg()[0]
-    t0 = time.perf_counter()
-    with ctx.Pool(1) as pool:
-        (w1, c1), = pool.map(_run_images, [(0, n)])
-    t1 = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    with ctx.Pool(procs) as pool:
-        per = pool.map(_run_images, splits)
-    tp = time.perf_counter() - t0
+    rows: list[dict[str, float]] = []
+    with ctx.Pool(1) as pool1, ctx.Pool(procs) as poolp:
+        pool1.map(_ready, [0])
+        poolp.map(_ready, range(procs), chunksize=1)
+        for _ in range(rounds):
+            l0 = os.getloadavg()[0]
+            t0 = time.perf_counter()
+            (_, c1), = pool1.map(_run_images, [(0, n)])
+            t1 = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            per = poolp.map(_run_images, splits, chunksize=1)
+            tp = time.perf_counter() - t0
+            rows.append({"t1": t1, "tp": tp, "c1": c1, "cp": sum(c for _, c in per),
+                         "cp_max": max(c for _, c in per),
+                         "load": (l0 + os.getloadavg()[0]) / 2})
+    med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     out["mobilenet_batch_images"] = n
-    out["mobilenet_batch_1proc_s"] = t1
-    out[f"mobilenet_batch_{procs}proc_s"] = tp
-    out["mobilenet_process_scaling"] = t1 / tp
-    # CPU seconds per image in each process: flat when the work splits without overhead
-    out["mobilenet_batch_1proc_cpu_s_per_image"] = c1 / n
-    out[f"mobilenet_batch_{procs}proc_cpu_s_per_image"] = sum(c for _, c in per) / n
-    # the scaling the CPU times allow on 2 free cores: 1-process CPU / slowest worker CPU
-    out["mobilenet_process_scaling_cpu"] = c1 / max(c for _, c in per)
-    out["load_average_1min"] = (load0 + os.getloadavg()[0]) / 2
+    out["mobilenet_rounds"] = rounds
+    out["mobilenet_batch_1proc_s"] = med["t1"]
+    out[f"mobilenet_batch_{procs}proc_s"] = med["tp"]
+    out["mobilenet_process_scaling"] = statistics.median(r["t1"] / r["tp"] for r in rows)
+    out["mobilenet_process_scaling_rounds"] = ", ".join(
+        f"{r['t1'] / r['tp']:.2f}" for r in rows)
+    # CPU seconds per image: flat when the work splits without overhead
+    out["mobilenet_batch_1proc_cpu_s_per_image"] = med["c1"] / n
+    out[f"mobilenet_batch_{procs}proc_cpu_s_per_image"] = med["cp"] / n
+    # the scaling the CPU times allow on free cores: 1-process CPU / busiest worker's CPU
+    out["mobilenet_process_scaling_cpu"] = statistics.median(r["c1"] / r["cp_max"]
+                                                             for r in rows)
+    out["load_average_1min"] = med["load"]
+    # (b) the user's call: ex.run(batch, workers=procs) forks inside the call (fork,
+    # result transfer and all), against ex.run(batch) in this process
+    rows = []
+    for _ in range(rounds):
+        l0 = os.getloadavg()[0]
+        t1, c1, _ = _timed(lambda: ex.run(x, "analog", t_s=3600.0))
+        ch0 = _cpu(resource.RUSAGE_CHILDREN)
+        tp, cp, _ = _timed(lambda: ex.run(x, "analog", t_s=3600.0, workers=procs))
+        cp += _cpu(resource.RUSAGE_CHILDREN) - ch0
+        rows.append({"t1": t1, "tp": tp, "c1": c1, "cp": cp,
+                     "load": (l0 + os.getloadavg()[0]) / 2})
+    med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    out["mobilenet_run_workers1_s"] = med["t1"]
+    out[f"mobilenet_run_workers{procs}_s"] = med["tp"]
+    out["mobilenet_run_workers_scaling"] = statistics.median(r["t1"] / r["tp"] for r in rows)
+    out["mobilenet_run_workers_scaling_rounds"] = ", ".join(
+        f"{r['t1'] / r['tp']:.2f}" for r in rows)
+    out["mobilenet_run_workers1_cpu_s_per_image"] = med["c1"] / n
+    out[f"mobilenet_run_workers{procs}_cpu_s_per_image"] = med["cp"] / n
+    out["load_average_1min_run_workers"] = med["load"]
     out["mobilenet_children_peak_rss_gib"] = _rss_gib(resource.RUSAGE_CHILDREN)
     return out
 
@@ -227,7 +274,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--exact-images", type=int, default=4,
                     help="digits images through the segment-exact path (0: skip)")
-    ap.add_argument("--mobilenet-images", type=int, default=4)
+    ap.add_argument("--mobilenet-images", type=int, default=8)
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--skip-mobilenet", action="store_true")
     ap.add_argument("--skip-digits", action="store_true")
@@ -241,12 +288,27 @@ def main() -> int:
         if not args.skip_digits:
             out.update(bench_digits(args.repeat, args.exact_images))
         if not args.skip_mobilenet:
-            out.update(bench_mobilenet(args.mobilenet_images, args.procs))
+            out.update(bench_mobilenet(args.mobilenet_images, args.procs, args.repeat))
     if args.json:
         print(json.dumps(out, indent=1))
         return 0
     for k, v in out.items():
         print(f"  {k:40s} {v:.4g}" if isinstance(v, float) else f"  {k:40s} {v}")
+    if "mobilenet_process_scaling" in out:
+        p, n = args.procs, out["mobilenet_batch_images"]
+        print(f"\nMobileNetV2 scaling, {n} images, median of {out['mobilenet_rounds']} "
+              f"paired rounds (load average {out['load_average_1min']:.1f} on "
+              f"{os.cpu_count()} CPUs):\n"
+              f"  pre-started pools: 1 process {out['mobilenet_batch_1proc_s']:.2f} s, "
+              f"{p} processes {out[f'mobilenet_batch_{p}proc_s']:.2f} s -> "
+              f"{out['mobilenet_process_scaling']:.2f}x (rounds "
+              f"{out['mobilenet_process_scaling_rounds']}; target >= 1.8x); CPU per image "
+              f"{out['mobilenet_batch_1proc_cpu_s_per_image']:.3f} vs "
+              f"{out[f'mobilenet_batch_{p}proc_cpu_s_per_image']:.3f} s\n"
+              f"  run(workers={p}) incl. fork: {out['mobilenet_run_workers1_s']:.2f} s -> "
+              f"{out[f'mobilenet_run_workers{p}_s']:.2f} s = "
+              f"{out['mobilenet_run_workers_scaling']:.2f}x (rounds "
+              f"{out['mobilenet_run_workers_scaling_rounds']})")
     return 0
 
 

@@ -734,11 +734,18 @@ class CrossbarSurrogate:
                               "(1R cells only)")
         return self.devices_.index(cfg.device)
 
-    def compile(self, cfg: CrossbarConfig, g: np.ndarray) -> CompiledCrossbar:
-        """Solve the lines once for this weight matrix; returns a :class:`CompiledCrossbar`."""
+    def compile(self, cfg: CrossbarConfig, g: np.ndarray,
+                g_max_s: float | None = None) -> CompiledCrossbar:
+        """Solve the lines once for this weight matrix; returns a :class:`CompiledCrossbar`.
+
+        The domain check takes the largest conductance of ``g`` (or ``g_max_s``, the
+        caller's nominal scale when ``g`` holds devices spread around it). A scale below
+        the fitted one is inside the domain: smaller conductances draw less current, so
+        every wire correction is smaller (as for wire resistances down to 0)."""
         k = self._device_index(cfg)
         values = {n: get(cfg) for n, (get, _, _) in DOMAIN_PARAMS.items()}
-        values["g_max_s"] = float(np.max(g))
+        gm = float(np.max(g)) if g_max_s is None else float(g_max_s)
+        values["g_max_s"] = max(gm, self.domain_lo_.get("g_max_s", gm))
         scales = {n: s for n, (_, s, _) in DOMAIN_PARAMS.items()}
         scales["g_max_s"] = "log"
         far = {n: f for n, (_, _, f) in DOMAIN_PARAMS.items()}

@@ -187,6 +187,9 @@ def register(sub: Any) -> None:
     p.add_argument("--onnx-out", metavar="FILE.onnx",
                    help="digits-mlp: where to write the ONNX file (default: a temp dir)")
     p.add_argument("--plots", metavar="DIR", help="plot accuracy vs time into DIR")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes the test set of each analog run is spread over "
+                        "(forked after programming; default 1)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run_accuracy)
 
@@ -208,13 +211,15 @@ def run_accuracy(args: argparse.Namespace) -> int:
     if args.t_inference_s is not None and args.t_inference_s < 0:
         raise ValueError(f"--t-inference-s must be >= 0, got {args.t_inference_s}")
     seeds = parse_seeds(args.device_seeds, args.seed)
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
     tile = _check_tile(args.tile)
     cfg = accuracy_config(args.arch)
     with tempfile.TemporaryDirectory() as tmp, threadpool_limits(1, "blas"):
         nd = resolve(args.network, args.data, args.net_seed, Path(tmp), args.onnx_out)
         ex = make_executor(nd, cfg, tile).calibrate(nd.x_cal)
         st = accuracy_over_time(ex, nd.x_test, nd.y_test, times, seeds,
-                                progress=not args.json)
+                                progress=not args.json, workers=args.workers)
         r_circ = ex.run(nd.x_test, "analog", t_s=None, seed=seeds[0])
     from aimc.system.array.accuracy import classification_accuracy
 

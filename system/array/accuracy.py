@@ -133,9 +133,10 @@ class TimeStudy:
 
 def accuracy_over_time(ex: NetworkExecutor, x_test: np.ndarray, y_test: np.ndarray,
                        times_s: list[float], device_seeds: list[int],
-                       progress: bool = False) -> TimeStudy:
+                       progress: bool = False, workers: int = 1) -> TimeStudy:
     """Ideal and quantised accuracy once; analog accuracy at every time over every seed.
-    ``ex`` must be calibrated."""
+    ``ex`` must be calibrated; ``workers`` > 1 spreads each analog run's test set over
+    that many forked processes (:meth:`NetworkExecutor.run`)."""
     if not times_s or not device_seeds:
         raise ValueError("give at least one time after programming and one device seed")
     if any(not np.isfinite(t) or t < 0 for t in times_s):
@@ -152,7 +153,7 @@ def accuracy_over_time(ex: NetworkExecutor, x_test: np.ndarray, y_test: np.ndarr
 
         it = tqdm(jobs, desc=f"{ex.name} analog", unit="run", leave=False)
     for t, s in it:
-        r = ex.run(x_test, "analog", t_s=t, seed=s)
+        r = ex.run(x_test, "analog", t_s=t, seed=s, workers=workers)
         secs["analog"] += r.seconds
         analog.setdefault(t, []).append(classification_accuracy(r.output, y_test))
         for k, e in r.mvm_error.items():

@@ -298,6 +298,21 @@ class _ErrStats:
         return float(np.sqrt(self.m2 / self.n)) if self.n else 0.0
 
 
+#: the executor and batch a forked worker reads (set by the parent just before forking)
+_FORKED: dict[str, Any] = {}
+
+
+def _forked_part(span: tuple[int, int]):
+    """A worker's share of :meth:`NetworkExecutor.run`: its outputs, error statistics
+    and the analog layers' ADC counters accumulated here."""
+    ex, xs, path = _FORKED["ex"], _FORKED["xs"], _FORKED["path"]
+    before = [(lay.n_clamped_, lay.n_segments_) for lay in ex.analog_layers]
+    outs, errs = ex._run_chunks([v[span[0]:span[1]] for v in xs], path)
+    counters = [(lay.n_clamped_ - c, lay.n_segments_ - g)
+                for lay, (c, g) in zip(ex.analog_layers, before, strict=True)]
+    return outs, errs, counters
+
+
 # ---- the executor --------------------------------------------------------------------------
 class NetworkExecutor:
     """An ONNX network on the analog tiles; see the module docstring."""
@@ -661,17 +676,37 @@ class NetworkExecutor:
         return [lay for m in self.mvms.values() for lay in m.analog]
 
     def notes(self) -> list[str]:
-        out: list[str] = []
+        """The analog layers' notes, one per kind (the text before " = ", e.g. one
+        surrogate-domain parameter) for the whole network: the first layer's message and
+        the names of the other layers with the same kind of note."""
+        kinds: dict[str, tuple[str, list[str]]] = {}
         for lay in self.analog_layers:
-            out += [f"{lay.name}: {n}" for n in lay.notes_ if f"{lay.name}: {n}" not in out]
+            for n in lay.notes_:
+                kind = n.split(" = ")[0] if " = " in n else n.split(" in ")[0]
+                if kind not in kinds:
+                    kinds[kind] = (f"{lay.name}: {n}", [])
+                elif lay.name not in kinds[kind][1] and not kinds[kind][0].startswith(
+                        f"{lay.name}: "):
+                    kinds[kind][1].append(lay.name)
+        out = []
+        for first, others in kinds.values():
+            if others:
+                shown = ", ".join(others[:6]) + (" ..." if len(others) > 6 else "")
+                first += f" (also in {len(others)} other layer(s): {shown})"
+            out.append(first)
         return out
 
     # -- running ----------------------------------------------------------------------------------
     def run(self, x: np.ndarray | list[np.ndarray], path: str = "ideal",
-            t_s: float | None = None, seed: int = 0, progress: bool = False) -> RunResult:
+            t_s: float | None = None, seed: int = 0, progress: bool = False,
+            workers: int = 1) -> RunResult:
         """Outputs of ``path`` for a batch ``x`` (N, ...) (a list for several inputs).
         ``analog``: devices read ``t_s`` s after programming (None: ideal devices),
-        programmed with ``seed`` (reprogrammed only when t_s or seed change)."""
+        programmed with ``seed`` (reprogrammed only when t_s or seed change).
+        ``workers`` > 1 spreads the batch over that many processes forked after
+        programming (each holds the programmed tiles; nothing is recompiled); the
+        batch is cut at chunk boundaries where it has enough chunks, so the outputs
+        equal a one-process run (otherwise to the fast path's float32 rounding)."""
         if path not in PATHS:
             raise ValueError(f"path {path!r}: choose one of {', '.join(PATHS)}")
         if path != "ideal" and not self.calibrated:
@@ -679,11 +714,25 @@ class NetworkExecutor:
                                "and the ADC calibration come from a calibration set)")
         if t_s is not None and not (np.isfinite(t_s) and t_s >= 0):
             raise ValueError(f"t_s must be >= 0 s or None, got {t_s!r}")
+        if not isinstance(workers, int | np.integer) or workers < 1:
+            raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
         xs = self._check_inputs(x if isinstance(x, list) else [x])
         if path == "analog" and self.programmed != (t_s, int(seed)):
             self.program(t_s, seed)
-        errs: dict[str, tuple[_ErrStats, _ErrStats]] = {}
         t0 = time.perf_counter()
+        n = len(xs[0])
+        if workers > 1 and n > 1:
+            outs, errs = self._run_forked(xs, path, min(int(workers), n))
+        else:
+            outs, errs = self._run_chunks(xs, path, progress)
+        res = [np.concatenate([o[i] for o in outs]) for i in range(len(self.output_names))]
+        mvm = {k: LayerError(v[0].std * 100, v[1].std * 100) for k, v in errs.items()}
+        return RunResult(res, path, t_s if path == "analog" else None,
+                         int(seed) if path == "analog" else None, mvm,
+                         time.perf_counter() - t0)
+
+    def _run_chunks(self, xs: list[np.ndarray], path: str, progress: bool = False):
+        errs: dict[str, tuple[_ErrStats, _ErrStats]] = {}
         outs: list[list[np.ndarray]] = []
         chunk = self._chunk()
         starts = range(0, len(xs[0]), chunk)
@@ -693,11 +742,43 @@ class NetworkExecutor:
             starts = tqdm(starts, desc=f"{self.name} {path}", unit="chunk", leave=False)
         for s in starts:
             outs.append(self._forward([v[s:s + chunk] for v in xs], path, errs=errs))
-        res = [np.concatenate([o[i] for o in outs]) for i in range(len(self.output_names))]
-        mvm = {k: LayerError(v[0].std * 100, v[1].std * 100) for k, v in errs.items()}
-        return RunResult(res, path, t_s if path == "analog" else None,
-                         int(seed) if path == "analog" else None, mvm,
-                         time.perf_counter() - t0)
+        return outs, errs
+
+    def _run_forked(self, xs: list[np.ndarray], path: str, workers: int):
+        import multiprocessing as mp
+
+        if "fork" not in mp.get_all_start_methods():
+            raise ExecutorError("workers > 1 needs the 'fork' start method (Linux, macOS); "
+                                "run with workers=1")
+        if path != "ideal":
+            self.prepare()     # compile and calibrate once, here, not in every worker
+        n, chunk = len(xs[0]), self._chunk()
+        n_chunks = -(-n // chunk)
+        if n_chunks >= workers:   # whole chunks per worker: the same chunks as one process
+            cuts = [k * n_chunks // workers * chunk for k in range(workers)] + [n]
+        else:
+            cuts = [k * n // workers for k in range(workers)] + [n]
+        spans = [(a, min(b, n)) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+        _FORKED.update(ex=self, xs=xs, path=path)
+        try:
+            with mp.get_context("fork").Pool(len(spans)) as pool:
+                parts = pool.map(_forked_part, spans)
+                pool.close()
+                pool.join()
+        finally:
+            _FORKED.clear()
+        outs: list[list[np.ndarray]] = []
+        errs: dict[str, tuple[_ErrStats, _ErrStats]] = {}
+        for p_outs, p_errs, counters in parts:
+            outs += p_outs
+            for k, (a, b) in p_errs.items():
+                e = errs.setdefault(k, (_ErrStats(), _ErrStats()))
+                e[0].merge(a)
+                e[1].merge(b)
+            for lay, (dc, ds) in zip(self.analog_layers, counters, strict=True):
+                lay.n_clamped_ += dc
+                lay.n_segments_ += ds
+        return outs, errs
 
     def _forward(self, xs: list[np.ndarray], path: str, hook=None,
                  errs: dict | None = None) -> list[np.ndarray]:

@@ -319,7 +319,10 @@ class AnalogLayer:
         tile.cfg = tile.cfg or self._xbar_cfg(tile.r1 - tile.r0, tile.c1 - tile.c0)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            compiled = self.tile_model.crossbar.compile(tile.cfg, g)
+            # the domain is checked at the nominal conductance scale: device spread,
+            # drift and tiles of small weights sit around or below it (see compile)
+            compiled = self.tile_model.crossbar.compile(
+                tile.cfg, g, g_max_s=min(float(np.max(g)), self.config.g_max_s))
         self._note(str(w.message) for w in caught)
         return compiled
 

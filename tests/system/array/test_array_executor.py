@@ -225,3 +225,37 @@ def test_ideal_path_equals_onnx_reference_on_mobilenetv2_and_relu6_forms():
     v = np.array([[-3, 0.5, 5.9, 6.1, 40], [1, 2, -0.1, 7, 3]], np.float32)
     np.testing.assert_array_equal(NetworkExecutor(m6).run(v).output,
                                   ReferenceEvaluator(m6).run(None, {"x": v})[0])
+
+
+def test_calibration_does_not_depend_on_the_chunk_size():
+    """The calibration rows of every IMA block are a random subset keyed on each row's
+    index in the whole calibration set (plus the row of largest |x|): calibrating in
+    chunks of 7 images or all at once gives identical input scales, calibration codes and
+    per-column ADC calibrations (bit for bit)."""
+    from aimc.system.array.executor import ExecutorConfig
+    from aimc.system.networks.digits_cnn import digits_cnn_path, digits_images
+
+    d = digits_images(0)
+    x_cal = d.x_train[:40]
+    exs = [NetworkExecutor(digits_cnn_path(), tile_model=tile_model(),
+                           config=ExecutorConfig(batch=b, max_cal_rows=64)).calibrate(x_cal)
+           .prepare() for b in (7, None)]
+    assert exs[0]._chunk() == 7 and exs[1]._chunk() >= 40
+    lays = [ex.analog_layers for ex in exs]
+    assert len(lays[0]) == len(lays[1]) == 3
+    for a, b, n in zip(*lays, (64, 64, 40), strict=True):
+        assert a.x_scale_ == b.x_scale_
+        assert np.array_equal(a._codes_cal, b._codes_cal)
+        assert len(a._codes_cal) == n           # 64 of the conv rows; the FC's 40 rows
+        for ta, tb in zip(a.tiles_, b.tiles_, strict=True):
+            assert np.array_equal(ta.a, tb.a) and np.array_equal(ta.b, tb.b)
+    # the sample holds the row of largest |code| of the whole set (the ADC's full range)
+    rows = []
+    x = exs[1]._check_inputs([x_cal])[0]
+    exs[1]._forward([x], "ideal", hook=lambda k, key, v: rows.append(v) if k == "rows"
+                    else None)
+    first = exs[1].analog_layers[0]
+    from aimc.system.array.layer import quantise_inputs
+
+    all_codes = quantise_inputs(rows[0][0], first.x_scale_, 127)
+    assert np.max(np.abs(first._codes_cal)) == np.max(np.abs(all_codes))

@@ -132,3 +132,45 @@ def test_segment_currents_sum_to_the_surrogates_pwm_charge():
     q0 = sum(tile.compiled.currents(xs[None])[0] * d for xs, d in segs)
     assert np.allclose(np.einsum("ck,k->c", cur0[0], dt0), q0, rtol=0,
                        atol=1e-9 * np.abs(q0).max())
+
+
+def test_tile_without_signal_needs_no_drift_compensation():
+    """A tile whose calibration inputs are all zero (its input channels pruned) reads all
+    zero after programming and at t: there is no drift to compensate (factor 1, a note),
+    instead of a division by zero; the other tile's factor is the ratio of its reads."""
+    from aimc.system.array.device_stats import drift_compensation_factor
+
+    w, x = _data(300, 16, n=64, seed=4)
+    x[:, 256:] = 0.0
+    layer = AnalogLayer(w, ArrayConfig(t_inference_s=86400.0, seed=1),
+                        tile_model()).fit_inputs(x)
+    y = layer.analog(x)
+    t0, t1 = layer.tiles_
+    assert t1.drift_factor == 1.0
+    assert any("drift compensation skipped" in n for n in layer.notes_)
+    codes = layer.codes(x)[:, :256]
+    ref0 = t0.a * layer._cal_codes(t0, layer._state[0][0], codes) + t0.b
+    now = t0.a * layer._tile_codes(t0, t0.compiled, codes) + t0.b
+    assert t0.drift_factor == pytest.approx(drift_compensation_factor(ref0, now), rel=1e-12)
+    assert t0.drift_factor > 1.0                  # PCM drifts down: the factor scales up
+    assert np.all(np.isfinite(y))
+
+
+def test_tile_of_small_weights_compiles_inside_the_domain():
+    """A row tile holding only small weights (its largest level 1 of 7: conductances
+    far below g_max) is inside the crossbar surrogate's domain (smaller conductances,
+    smaller wire corrections): no error, no domain note; on the linear, wire-free tile its
+    ADC codes are its integer dot products within 1 LSB."""
+    rng = np.random.default_rng(5)
+    w = rng.normal(0, 1, (300, 16))
+    w[256:] *= 0.12                               # levels |q| <= 1 in the second row tile
+    x = rng.uniform(0, 1, (48, 300))
+    layer = AnalogLayer(w, ArrayConfig(**IDEAL), tile_model()).fit_inputs(x)
+    assert np.abs(layer.tiles_[1].q).max() == 1
+    assert float(layer.tiles_[1].g_target.max()) < 0.3 * layer.config.g_max_s
+    _, (_, c_small) = layer.analog(x, return_codes=True)
+    assert not [n for n in layer.notes_ if "g_max" in n], layer.notes_
+    # that tile's ADC codes: its integer dot products at the nominal code scale (the
+    # quantised path's ideal ADC), within 1 LSB
+    exact = (layer.codes(x)[:, 256:] @ layer.tiles_[1].q) * layer._k_nom()
+    assert np.max(np.abs(c_small - exact)) <= 1.0 + 1e-9
