@@ -146,6 +146,17 @@ def accuracy_config(arch: str | None, map_fc: bool = True):
     return cfg
 
 
+def mapping_text(cfg: Any, targets: dict[str, str]) -> str:
+    """One line naming the layer -> target mapping a command used: the cluster mapping,
+    where fully connected layers go, and the number of layers per target."""
+    from collections import Counter
+
+    per = ", ".join(f"{n} on {t}" for t, n in sorted(Counter(targets.values()).items()))
+    fc = "on the IMA (ima.map_fc = true)" if cfg.ima.map_fc else \
+        "on the cores (ima.map_fc = false)"
+    return f"mapping {cfg.mapping}, FC layers {fc}: weight layers {per}"
+
+
 def make_executor(nd: NetworkData, cfg: Any, tile_model: Any):
     from aimc.system.array.executor import NetworkExecutor
     from aimc.system.cluster.model import ClusterPlacement
@@ -236,10 +247,14 @@ def run_accuracy(args: argparse.Namespace) -> int:
         d["software_accuracy"] = nd.software_accuracy
         d["analog_ideal_devices"] = circ
         d["tile_model"] = args.tile or "default"
+        d["mapping"] = {"mapping": cfg.mapping, "map_fc": cfg.ima.map_fc,
+                        "text": mapping_text(cfg, st.targets)}
         d["plots"] = plots
         print(json.dumps(d, indent=1, default=float))
     else:
         print(study_table(st))
+        print(mapping_text(cfg, st.targets) + " (aimc accuracy puts FC layers on the IMA; "
+              "aimc eval keeps the configuration's setting)")
         print(f"analog with ideal devices (circuit only): {circ['accuracy'] * 100:.2f} %")
         if nd.software_accuracy is not None:
             print(f"software (training framework, float32): {nd.software_accuracy * 100:.2f} %")
@@ -287,6 +302,8 @@ def network_report(nd: NetworkData, cfg: Any, tile_path: str | None, job_model: 
     out = {"network": nd.label, "accuracy": acc, **{k: v for k, v in d.items()
                                                    if k != "network"}}
     out["tiles"] = sum(ex.tiles.values())
+    out["map_fc"] = bool(cfg.ima.map_fc)
+    out["mapping_text"] = mapping_text(cfg, st.targets)
     out["notes"] = st.notes
     out["_study"] = st
     out["_result"] = res
@@ -299,6 +316,8 @@ def report_text(rep: dict[str, Any]) -> str:
     a = rep["accuracy"]
     lines = [f"accuracy of {rep['network']} ({a['n_test']} test inputs, "
              f"{len(a['device_seeds'])} device seed(s), mapping {rep['mapping']}):",
+             f"  {rep.get('mapping_text', '')} (the configuration's setting; aimc "
+             "accuracy puts FC layers on the IMA)",
              f"  ideal (float)                      {a['ideal'] * 100:7.2f} %",
              f"  quantised (8b in, 4b w, ideal ADC) {a['quantised'] * 100:7.2f} %"]
     for t in a["times_s"]:

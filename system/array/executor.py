@@ -155,19 +155,21 @@ def _legacy_broadcast(a: np.ndarray, b: np.ndarray, at: dict, opset: int) -> np.
 
 
 def _depthwise(x: np.ndarray, w: np.ndarray, cog: int, strides: list[int],
-               dil: list[int], begin: list[int], out: list[int]) -> np.ndarray:
+               dil: list[int], begin: list[int], out: list[int],
+               dtype: type = np.float64) -> np.ndarray:
     """A convolution with one input channel per group, (N, C, H, W) -> (N, C·cog, Ho,
     Wo), as kh·kw multiply-adds of strided views of the zero-padded input (the same sums
-    as IM2COL; exact on integer codes)."""
+    as IM2COL; exact on integer codes, also in float32 while every sum is below 2**24)."""
     n, c, h, w_ = x.shape
     cout, _, kh, kw = w.shape
+    w = w.astype(dtype, copy=False)
     need = [(out[0] - 1) * strides[0] + (kh - 1) * dil[0] + 1,
             (out[1] - 1) * strides[1] + (kw - 1) * dil[1] + 1]
-    xp = np.zeros((n, c, max(need[0], h + begin[0]), max(need[1], w_ + begin[1])))
+    xp = np.zeros((n, c, max(need[0], h + begin[0]), max(need[1], w_ + begin[1])), dtype)
     xp[:, :, begin[0]:begin[0] + h, begin[1]:begin[1] + w_] = x
     if cog > 1:
         xp = np.repeat(xp, cog, axis=1)
-    y = np.zeros((n, cout, out[0], out[1]))
+    y = np.zeros((n, cout, out[0], out[1]), dtype)
     tmp = np.empty_like(y)
     for i in range(kh):
         r0 = i * dil[0]
@@ -890,7 +892,12 @@ class NetworkExecutor:
                   and (path == "ideal" or digital))
         if direct:   # depth-wise: kh·kw shifted multiply-adds, no IM2COL copy
             w = m.wq if digital else m.w
-            y4 = _depthwise(x, w, cog, strides, dil, begin, out)
+            # integer codes x integer weights: float32 holds every sum exactly below 2**24
+            exact32 = digital and lv * self.config.w_levels * kh * kw < 2 ** 24
+            y4 = _depthwise(x, w, cog, strides, dil, begin, out,
+                            np.float32 if exact32 else np.float64)
+            if exact32:
+                y4 = y4.astype(np.float64)
             if digital:
                 y4 *= m.wq_step.reshape(1, -1, 1, 1) * (s / lv)
             if m.bias is not None:
