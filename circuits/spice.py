@@ -183,6 +183,20 @@ _REUSE_DOT = frozenset((".title", ".options", ".option", ".op", ".end", ".temp")
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _VALUE_LINE = re.compile(rf"([rvi][^\s=(),]*)\s+([^\s=(),]+)\s+([^\s=(),]+)\s+({_NUMBER})\s*",
                          re.I)
+_NUMBER_PARTS = re.compile(r"([-+]?)(\d*)(?:\.(\d*))?(?:[eE]([-+]?\d+))?")
+
+
+def alter_value(token: str) -> str:
+    """``token`` (a plain decimal number) as all its digits times a power of ten:
+    ``-12.5e3`` -> ``-125e2``. ngspice's netlist parser (``INPevaluate``) computes a
+    number as its digits read as one integer times ``pow(10, exponent)``; the command
+    parser behind `alter` (``ft_numparse``) adds the fraction separately, which gives
+    another double for about one value in five. Written like this, the two agree."""
+    m = _NUMBER_PARTS.fullmatch(token)
+    if m is None:
+        raise ValueError(f"not a plain number: {token!r}")
+    sign, whole, frac, exp = m.group(1), m.group(2), m.group(3) or "", int(m.group(4) or 0)
+    return f"{sign}{(whole + frac).lstrip('0') or '0'}e{exp - len(frac)}"
 
 
 def reusable(netlist: str) -> bool:
@@ -218,7 +232,7 @@ def alter_commands(loaded: list[str], lines: list[str]) -> list[bytes] | None:
         a, b = _VALUE_LINE.fullmatch(old), _VALUE_LINE.fullmatch(new)
         if a is None or b is None or a.group(1, 2, 3) != b.group(1, 2, 3):
             return None
-        name, value = b.group(1), b.group(4)
+        name, value = b.group(1), alter_value(b.group(4))
         if name[0] in "rR":
             if not float(value) > 0:   # ngspice treats a zero resistor specially at parse
                 return None

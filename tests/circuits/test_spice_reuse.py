@@ -13,7 +13,14 @@ from aimc.circuits.crossbar import (
     simulate_op,
     weights_to_conductances,
 )
-from aimc.circuits.spice import NetlistError, alter_commands, engine, reusable, simulate
+from aimc.circuits.spice import (
+    NetlistError,
+    alter_commands,
+    alter_value,
+    engine,
+    reusable,
+    simulate,
+)
 from aimc.surrogate.nodal import LinearCrossbarSolver
 
 
@@ -82,6 +89,8 @@ def test_what_is_not_altered():
     lines = NET.format(r2=3000).splitlines()
     assert reusable(NET.format(r2=3000))
     assert alter_commands(lines, NET.format(r2="2e3").splitlines()) == [b"alter R2 = 2e3"]
+    assert alter_commands(lines, NET.format(r2="6336578.00182").splitlines()) == [
+        b"alter R2 = 633657800182e-5"]
     assert alter_commands(lines, NET.format(r2=0).splitlines()) is None        # zero ohm
     assert alter_commands(lines, NET.format(r2="3k").splitlines()) is None     # a suffix
     assert alter_commands(lines, NET.replace("R2 b 0", "R2 b a").format(r2=3000)
@@ -115,3 +124,24 @@ def test_design_text_of_a_crossbar_is_reusable():
     assert reusable(crossbar_design(cfg, g, x).text())
     assert not reusable(crossbar_design(CrossbarConfig(rows=3, cols=2, device="pcm"), g,
                                         x).text())
+
+
+def test_altered_values_are_the_doubles_the_netlist_parser_reads():
+    """One value in five of the form %.12g parses to another double through `alter`'s
+    command parser than through the netlist parser; written as digits x 10^k they agree:
+    a divider re-solved by `alter` equals its fresh load bit for bit."""
+    assert alter_value("0.00012") == "12e-5" and alter_value("-12.5e3") == "-125e2"
+    assert alter_value("7") == "7e0" and alter_value("+.5") == "+5e-1"
+    net = ".title d\nV1 a 0 {v}\nR1 a b {r}\nR2 b 0 1000\n.op\n.end\n"
+    eng = engine()
+    rng = np.random.default_rng(11)
+    for _ in range(100):
+        r, v = f"{10 ** rng.uniform(-1, 9):.12g}", f"{rng.uniform(-1, 1):.12g}"
+        eng._reset()
+        fresh = simulate(net.format(r=r, v=v), ["v(b)", "v1#branch"])
+        simulate(net.format(r="1234", v="0.5"), ["v(b)"])
+        before = eng.reused
+        alt = simulate(net.format(r=r, v=v), ["v(b)", "v1#branch"])
+        assert eng.reused == before + 1
+        assert alt.scalar("v(b)") == fresh.scalar("v(b)")
+        assert alt.scalar("v1#branch") == fresh.scalar("v1#branch")

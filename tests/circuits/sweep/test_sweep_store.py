@@ -145,6 +145,37 @@ def test_journal_torn_tail_and_replay(tmp_path):
     assert not jp.exists()
 
 
+def test_journal_records_of_the_earlier_npz_format_are_still_read(tmp_path):
+    """A journal left by an earlier version (np.savez records, tag PNT1) replays: the
+    values come back exactly, in order, mixed with records of the current format."""
+    import io
+    import struct
+    import zlib
+
+    spec = small_spec()
+    out = tmp_path / "old.h5"
+    store = SweepStore(out, spec)
+    store.journal.append(PointOutcome(0, "ok", outputs={"i_out_a": np.array([0.5, -2.0]),
+                                                        "i_sum_a": np.array(-1.5)}))
+    store.journal.close()
+    buf = io.BytesIO()
+    meta = {"index": 1, "status": "ok", "message": "", "sim_time_s": 0.25,
+            "wall_time_s": 0.5, "netlist_hash": "cd" * 8, "worker": "h:1",
+            "finished_utc": 1.0e9, "ngspice_version": "46", "solve_time_s": 0.125}
+    np.savez(buf, meta=np.array(json.dumps(meta)), o_i_out_a=np.array([1 / 3, 2 / 3]),
+             o_i_sum_a=np.array(1.0))
+    payload = buf.getvalue()
+    with open(journal_path(out), "ab") as f:
+        f.write(struct.pack("<4sII", b"PNT1", len(payload), zlib.crc32(payload)) + payload)
+    store.release()
+    got = read_journal(journal_path(out), spec.spec_hash())
+    assert [o.index for o in got] == [0, 1]
+    np.testing.assert_array_equal(got[0].outputs["i_out_a"], [0.5, -2.0])
+    assert got[0].outputs["i_sum_a"] == -1.5 and got[0].outputs["i_sum_a"].shape == ()
+    np.testing.assert_array_equal(got[1].outputs["i_out_a"], [1 / 3, 2 / 3])
+    assert got[1].solve_time_s == 0.125 and got[1].netlist_hash == "cd" * 8
+
+
 def test_two_sweeps_cannot_write_one_file(tmp_path):
     out = tmp_path / "l.h5"
     first = SweepStore(out, small_spec())
