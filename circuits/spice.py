@@ -176,25 +176,26 @@ class SimResult:
 # in the plain numeric values of resistors and independent sources: ngspice's `alter`
 # sets each changed value (~10 µs per command, against ~10 µs per netlist line to parse
 # the whole circuit again). Only linear elements are allowed, so the solution does not
-# depend on Newton's starting point (the previous solution): the result is the same
-# double-precision numbers as a fresh load (tests/circuits/test_spice_reuse.py).
+# depend on Newton's starting point (the previous solution); every op re-pivots its
+# matrix (NIiter reorders at MODEINITJCT), and the values are written so that `alter`
+# reads the same doubles as the netlist parser (:func:`alter_value`): the result is the
+# same double-precision numbers as a fresh load (tests/circuits/test_spice_reuse.py).
 _REUSE_ELEMENTS = frozenset("rvicl")
 _REUSE_DOT = frozenset((".title", ".options", ".option", ".op", ".end", ".temp"))
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_VALUE_LINE = re.compile(rf"([rvi][^\s=(),]*)\s+([^\s=(),]+)\s+([^\s=(),]+)\s+({_NUMBER})\s*",
-                         re.I)
 _NUMBER_PARTS = re.compile(r"([-+]?)(\d*)(?:\.(\d*))?(?:[eE]([-+]?\d+))?")
+_NAME_BAD = frozenset("=(),{}'\"")
 
 
-def alter_value(token: str) -> str:
+def alter_value(token: str) -> str | None:
     """``token`` (a plain decimal number) as all its digits times a power of ten:
-    ``-12.5e3`` -> ``-125e2``. ngspice's netlist parser (``INPevaluate``) computes a
-    number as its digits read as one integer times ``pow(10, exponent)``; the command
-    parser behind `alter` (``ft_numparse``) adds the fraction separately, which gives
-    another double for about one value in five. Written like this, the two agree."""
+    ``-12.5e3`` -> ``-125e2``; None if it is not a plain number. ngspice's netlist
+    parser (``INPevaluate``) computes a number as its digits read as one integer times
+    ``pow(10, exponent)``; the command parser behind `alter` (``ft_numparse``) adds the
+    fraction separately, which gives another double for about one value in five.
+    Written like this, the two agree."""
     m = _NUMBER_PARTS.fullmatch(token)
-    if m is None:
-        raise ValueError(f"not a plain number: {token!r}")
+    if m is None or not (m.group(2) or m.group(3)):
+        return None
     sign, whole, frac, exp = m.group(1), m.group(2), m.group(3) or "", int(m.group(4) or 0)
     return f"{sign}{(whole + frac).lstrip('0') or '0'}e{exp - len(frac)}"
 
@@ -220,27 +221,30 @@ def reusable(netlist: str) -> bool:
 
 
 def alter_commands(loaded: list[str], lines: list[str]) -> list[bytes] | None:
-    """The `alter` commands that turn the loaded circuit (``loaded``, its netlist lines)
-    into ``lines``, or None when they differ in anything but numeric element values (a
-    name, a node, a non-numeric value, a dot line, the number of lines)."""
+    """The `alter` commands that turn the loaded circuit (``loaded``, its netlist lines,
+    :func:`reusable`) into ``lines``, or None when they differ in anything but the
+    plain numeric value of an ``R``/``V``/``I`` line of the form ``name n1 n2 value``
+    (a name, a node, a non-numeric value, a dot line, the title, the number of lines)."""
     if len(loaded) != len(lines) or not lines or loaded[0] != lines[0]:
         return None
     cmds = []
     for old, new in zip(loaded, lines, strict=True):
         if old == new:
             continue
-        a, b = _VALUE_LINE.fullmatch(old), _VALUE_LINE.fullmatch(new)
-        if a is None or b is None or a.group(1, 2, 3) != b.group(1, 2, 3):
+        a, b = old.split(), new.split()
+        if len(a) != 4 or len(b) != 4 or a[:3] != b[:3] or b[0][0] not in "rRvViI" \
+                or not _NAME_BAD.isdisjoint(b[0]):
             return None
-        name, value = b.group(1), alter_value(b.group(4))
-        if name[0] in "rR":
+        value = alter_value(b[3])
+        if value is None:
+            return None
+        if b[0][0] in "rR":
             if not float(value) > 0:   # ngspice treats a zero resistor specially at parse
                 return None
-            cmds.append(f"alter {name} = {value}".encode("ascii"))
+            cmds.append(f"alter {b[0]} = {value}".encode("ascii"))
         else:
-            cmds.append(f"alter {name} dc = {value}".encode("ascii"))
+            cmds.append(f"alter {b[0]} dc = {value}".encode("ascii"))
     return cmds
-
 
 
 class Engine:
@@ -330,9 +334,8 @@ class Engine:
         :class:`SpiceError` subclass carrying ngspice's message on failure.
         """
         with self._lock:
-            lines = netlist.splitlines() if reusable(netlist) else None
-            alters = alter_commands(self._loaded, lines) \
-                if self._loaded is not None and lines is not None else None
+            lines = netlist.splitlines()
+            alters = alter_commands(self._loaded, lines) if self._loaded is not None else None
             self._loaded = None          # set again once this run has succeeded
             t0 = time.perf_counter()
             if alters is not None:       # same circuit, other values: no re-parse
@@ -389,7 +392,8 @@ class Engine:
                 )
             self.runs += 1
             self.reused += alters is not None
-            self._loaded = lines
+            # only values of R/V/I lines differ from a reusable circuit: reusable too
+            self._loaded = lines if alters is not None or reusable(netlist) else None
             return SimResult(out, sim_s, load_s, self._log())
 
     def _line_array(self, netlist: str) -> tuple[object, object]:

@@ -80,6 +80,7 @@ class WorkerProcess:
         self.name = ""
         self.ngspice_version = ""
         self.oom_kills = oom_kill_count()
+        self.stopping = False
 
     @property
     def task(self) -> Task | None:
@@ -87,11 +88,18 @@ class WorkerProcess:
         return self.inflight[0] if self.inflight else None
 
     def send(self, task: Task, target: str, outputs: list[str], timeout_s: float) -> None:
+        self.send_many([task], target, outputs, timeout_s)
+
+    def send_many(self, tasks: list[Task], target: str, outputs: list[str],
+                  timeout_s: float) -> None:
+        """Queue ``tasks`` on the worker in one message (it runs them in order)."""
+        if not tasks:
+            return
         if not self.inflight:
             self.task_started = time.monotonic()
-        self.inflight.append(task)
+        self.inflight.extend(tasks)
         try:
-            self.conn.send((target, task[0], task[1], outputs, timeout_s))
+            self.conn.send([(target, i, params, outputs, timeout_s) for i, params in tasks])
         except OSError:
             pass  # the worker died: seen as EOF on its socket, its points are requeued
 
@@ -142,11 +150,17 @@ class WorkerProcess:
         self.proc.wait()
         self.close()
 
+    def request_stop(self) -> None:
+        """Ask the worker to exit (it does at once); :meth:`stop` then waits for it."""
+        if not self.stopping:
+            self.stopping = True
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+
     def stop(self) -> None:
-        try:
-            self.conn.send(None)
-        except OSError:
-            pass
+        self.request_stop()
         try:
             self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
@@ -231,24 +245,40 @@ def _timeout_outcome(task: Task, timeout_s: float, grace_s: float, w: WorkerProc
         wall_time_s=time.monotonic() - started, worker=w.name)
 
 
+SMALL_POINT_S = 0.02
+"""Points faster than this (mean wall time in the worker) are sent in batches."""
+
+
 def run_local(tasks: Iterable[Task], target: str, outputs: list[str], n_workers: int,
               timeout_s: float, on_outcome: OnOutcome, grace_s: float | None = None,
-              prefetch: int = 1) -> None:
+              prefetch: int = 1, batch: int = 6,
+              started: list[WorkerProcess] | None = None) -> None:
     """Run ``tasks`` on a pool of ``n_workers`` isolated processes; outcomes in any order.
 
     Each worker holds up to ``1 + prefetch`` points: it builds the netlist of the next
-    one while ngspice solves the current one. If a worker dies or hangs, the point it
-    was running is recorded (failed / timeout) and its queued points go back to the
-    queue.
+    one while ngspice solves the current one. Once points turn out to take less than
+    :data:`SMALL_POINT_S`, a worker holds up to ``batch`` points and is topped up in one
+    message when it is down to one (a message per point costs as much as a small
+    point). If a worker dies or hangs, the point it was running is recorded (failed /
+    timeout) and its queued points go back to the queue. ``started``: worker processes
+    already started (their start-up overlaps the caller's own set-up); extra ones are
+    stopped.
     """
     queue = collections.deque(tasks)
+    started = list(started or [])
     if not queue:
+        for w in started:
+            w.kill()
         return
     grace = default_grace_s(timeout_s) if grace_s is None else grace_s
     depth = 1 + max(0, prefetch)
     n_workers = max(1, min(n_workers, len(queue)))
-    workers: list[WorkerProcess] = [WorkerProcess() for _ in range(n_workers)]
+    for w in started[n_workers:]:
+        w.kill()
+    workers: list[WorkerProcess] = started[:n_workers]
+    workers += [WorkerProcess() for _ in range(n_workers - len(workers))]
     startup_failures = 0
+    point_s: list[float] = []
 
     def requeue(w: WorkerProcess) -> None:
         # points queued behind the one that failed never ran: they go back first
@@ -258,10 +288,17 @@ def run_local(tasks: Iterable[Task], target: str, outputs: list[str], n_workers:
     try:
         while queue or any(w.inflight for w in workers):
             # fill idle workers first, then prefetch
+            small = len(point_s) >= 4 and sorted(point_s)[len(point_s) // 2] < SMALL_POINT_S
+            hold = max(depth, batch) if small else depth
             for level in range(depth):
                 for w in workers:
                     if w.ready and len(w.inflight) == level and queue:
                         w.send(queue.popleft(), target, outputs, timeout_s)
+            for w in workers:
+                if small and w.ready and len(w.inflight) <= 1 and queue:
+                    n = min(hold - len(w.inflight), len(queue))
+                    w.send_many([queue.popleft() for _ in range(n)], target, outputs,
+                                timeout_s)
             deadlines = [w.task_started + timeout_s + grace if w.inflight
                          else w.started + STARTUP_TIMEOUT_S
                          for w in workers if w.inflight or not w.ready]
@@ -299,6 +336,8 @@ def run_local(tasks: Iterable[Task], target: str, outputs: list[str], n_workers:
                             raise PoolError(f"worker answered point {msg.index}, expected "
                                             f"{head[0]}")
                         on_outcome(msg)
+                        if len(point_s) < 32:
+                            point_s.append(msg.wall_time_s)
                 elif w.inflight and now > w.task_started + timeout_s + grace:
                     head = w.inflight.popleft()
                     started = w.task_started
@@ -317,11 +356,14 @@ def run_local(tasks: Iterable[Task], target: str, outputs: list[str], n_workers:
             if not workers and queue:
                 workers = [WorkerProcess()]
     finally:
+        idle = [w for w in workers if not w.inflight and w.ready]
         for w in workers:
-            if not w.inflight and w.ready:
-                w.stop()
+            if w in idle:
+                w.request_stop()        # all at once: they exit in parallel
             else:
                 w.kill()
+        for w in idle:
+            w.stop()
 
 
 # ------------------------------------------------------------------------------------
@@ -555,7 +597,18 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
         check_scheduler(scheduler)
     else:
         check_memory(spec, min(n_workers, spec.n_points()))
-    store = SweepStore(out, spec, force=force, checkpoint_s=checkpoint_s)
+    # A new sweep runs every point: its workers start now, while the file is created.
+    from aimc.circuits.sweep.store import resolve_out
+
+    fresh = not scheduler and (force or not resolve_out(out).exists())
+    started = [WorkerProcess() for _ in range(min(n_workers, spec.n_points()))] \
+        if fresh else []
+    try:
+        store = SweepStore(out, spec, force=force, checkpoint_s=checkpoint_s)
+    except BaseException:
+        for w in started:
+            w.kill()
+        raise
     t0 = time.monotonic()
     run_outcomes: list[PointOutcome] = []
     bar = None
@@ -593,8 +646,11 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
                 lost = True
         else:
             run_local(tasks, spec.generator, outputs, n_workers, spec.timeout_s, on_outcome,
-                      grace_s)
+                      grace_s, started=started)
+            started = []
     finally:
+        for w in started:           # not handed to the pool (an error before it ran)
+            w.kill()
         if bar is not None:
             bar.close()
         store.close()
