@@ -39,8 +39,9 @@ from typing import Any
 
 import h5py
 import numpy as np
+from aimc.circuits.sweep.outcome import PointOutcome, worker_id
 from aimc.circuits.sweep.spec import SweepSpec
-from aimc.circuits.sweep.store import STATUS, PointOutcome, SweepStore, worker_id
+from aimc.circuits.sweep.store import STATUS, SweepStore
 
 Task = tuple[int, dict[str, Any]]
 OnOutcome = Callable[[PointOutcome], None]
@@ -395,24 +396,43 @@ class IsolatedRunner:
 
     def run(self, target: str, index: int, params: dict[str, Any], outputs: list[str],
             timeout_s: float, grace_s: float) -> PointOutcome:
+        return self.run_many(target, [(index, params)], outputs, timeout_s, grace_s)[0]
+
+    def run_many(self, target: str, tasks: list[Task], outputs: list[str], timeout_s: float,
+                 grace_s: float) -> list[PointOutcome]:
+        """Run ``tasks`` in order: all sent in one message, so the worker builds the next
+        netlist while ngspice solves the current one. A point that kills or hangs the
+        worker is recorded (failed / timeout); the points after it run in a new one."""
+        out: list[PointOutcome] = []
+        todo = collections.deque(tasks)
         with self._lock:
-            w = self._worker()
-            w.send((index, params), target, outputs, timeout_s)
-            started = w.task_started
-            if wait([w.conn], timeout=timeout_s + grace_s):
-                try:
-                    outcome = w.conn.recv()
+            while todo:
+                w = self._worker()
+                w.send_many(list(todo), target, outputs, timeout_s)
+                while todo:
+                    head = todo[0]
+                    started = w.task_started
+                    if not wait([w.conn], timeout=timeout_s + grace_s):
+                        w.kill()
+                        self._w = None
+                        out.append(_timeout_outcome(head, timeout_s, grace_s, w, started))
+                        todo.popleft()
+                        break
+                    try:
+                        outcome = w.conn.recv()
+                    except (EOFError, OSError):
+                        text = w.death_message()
+                        self._w = None
+                        w.close()
+                        out.append(PointOutcome(head[0], "failed", text,
+                                                wall_time_s=time.monotonic() - started,
+                                                worker=w.name))
+                        todo.popleft()
+                        break
                     w.done()
-                    return outcome
-                except (EOFError, OSError):
-                    text = w.death_message()
-                    self._w = None
-                    w.close()
-                    return PointOutcome(index, "failed", text,
-                                        wall_time_s=time.monotonic() - started, worker=w.name)
-            w.kill()
-            self._w = None
-            return _timeout_outcome((index, params), timeout_s, grace_s, w, started)
+                    todo.popleft()
+                    out.append(outcome)
+        return out
 
 
 _ISOLATED: IsolatedRunner | None = None
@@ -437,9 +457,16 @@ def dask_points(target: str, chunk: list[Task], outputs: list[str], timeout_s: f
                 grace_s: float) -> list[PointOutcome]:
     """The Dask task of several points, run one after the other in the Dask worker's
     isolated child process (one engine per worker process): one scheduler round trip
-    and one result message for the chunk instead of one per point."""
-    return [dask_point(target, index, params, outputs, timeout_s, grace_s)
-            for index, params in chunk]
+    and one result message for the chunk instead of one per point, and the chunk goes
+    to the child in one message (it prepares the next point while one runs)."""
+    global _ISOLATED
+    if _ISOLATED is None:
+        _ISOLATED = IsolatedRunner()
+    try:
+        return _ISOLATED.run_many(target, list(chunk), outputs, timeout_s, grace_s)
+    except PoolError:
+        return [dask_point(target, index, params, outputs, timeout_s, grace_s)
+                for index, params in chunk]
 
 
 def chunk_size(n_points: int, n_workers: int, max_chunk: int = 32) -> int:

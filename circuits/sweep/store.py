@@ -46,16 +46,16 @@ import io
 import json
 import os
 import shutil
-import socket
 import struct
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
+from aimc.circuits.sweep.outcome import PointOutcome
 
 FORMAT = "aimc.sweep"
 FORMAT_VERSION = 1
@@ -119,27 +119,6 @@ def resolve_out(path: str | Path) -> Path:
             "checkpoint, which would split them (and two sweeps could write it under two "
             "names); refusing. Give the file one name (copy it) and rerun.")
     return p
-
-
-@dataclass
-class PointOutcome:
-    """The result of one point as recorded in the file."""
-
-    index: int
-    status: str                                  # ok | failed | timeout
-    message: str = ""
-    outputs: dict[str, np.ndarray] = field(default_factory=dict)
-    sim_time_s: float = float("nan")
-    wall_time_s: float = float("nan")
-    netlist_hash: str = ""
-    worker: str = ""
-    finished_utc: float = field(default_factory=time.time)
-    ngspice_version: str = ""
-    solve_time_s: float = float("nan")
-
-
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _utc(t: float | None = None) -> str:

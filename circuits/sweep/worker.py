@@ -25,7 +25,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
-from aimc.circuits.sweep.store import PointOutcome, worker_id
+from aimc.circuits.sweep.outcome import PointOutcome, worker_id
 
 
 def ngspice_version() -> str:
