@@ -9,11 +9,17 @@ round runs, back to back and each in a fresh process:
   sweep process plus its worker processes);
 * a Dask scheduler + 2 workers on loopback (``--host 127.0.0.1``), points/s.
 
+points/s is the whole sweep (``run_sweep``: worker start-up, file creation, the last
+checkpoint); "steady" is the rate from the 10th-percentile point to the last (from the
+points' ``finished_utc``), without the start-up. CPU per point is the whole child
+process (imports included) plus its worker processes.
+
 Medians over ``--repeat`` paired rounds. The machine may be shared: compare the
-ratios and the CPU per point rather than absolute points/s.
+ratios and the CPU per point rather than absolute points/s. ``--ref`` picks the old
+commit (default: main before issue 10).
 
     python benchmarks/bench_sweep.py [--size 8] [--points 400] [--repeat 3]
-        [--no-dask] [--no-old] [--json]
+        [--no-dask] [--no-old] [--ref COMMIT] [--json]
 """
 
 from __future__ import annotations
@@ -30,10 +36,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from old_tree import env_for, old_tree  # noqa: E402
+from old_tree import OLD_REF, env_for, old_tree  # noqa: E402
 
 CHILD = r"""
-import json, resource, sys, tempfile, time
+import json, os, resource, sys, tempfile, time
 from pathlib import Path
 from aimc.circuits.sweep.run import run_sweep
 from aimc.circuits.sweep.spec import SweepSpec
@@ -43,17 +49,23 @@ spec = SweepSpec(generator="crossbar_op", name="bench", seed=2026, repeat=a["poi
                  fixed={"rows": a["size"], "cols": a["size"], "r_wire_row_ohm": a["wire"],
                         "r_wire_col_ohm": a["wire"], "w_low": 0.0, "w_high": 1.0},
                  record=["i_out_a", "power_w"]).validate()
+import h5py, numpy as np
 with tempfile.TemporaryDirectory() as d:
     t0 = time.perf_counter()
     s = run_sweep(spec, Path(d) / "o.h5", workers=a["workers"], scheduler=a["scheduler"],
                   progress=False, force=True)
     wall = time.perf_counter() - t0
+    with h5py.File(Path(d) / "o.h5", "r") as f:
+        done = np.sort(f["points/finished_utc"][()])
 me = resource.getrusage(resource.RUSAGE_SELF)
 ch = resource.getrusage(resource.RUSAGE_CHILDREN)
 assert s.points_ok == a["points"], s.failures[:3]
+k = len(done) // 10       # steady state: from the 10th percentile point to the last
 print(json.dumps({"wall_s": wall, "points_per_s": a["points"] / wall,
+                  "steady_points_per_s": (len(done) - 1 - k) / (done[-1] - done[k]),
                   "cpu_per_point_ms": 1e3 * (me.ru_utime + me.ru_stime + ch.ru_utime
-                                             + ch.ru_stime) / a["points"]}))
+                                             + ch.ru_stime) / a["points"],
+                  "load_average": os.getloadavg()[0]}))
 """
 
 
@@ -110,10 +122,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-dask", action="store_true")
     ap.add_argument("--no-old", action="store_true")
+    ap.add_argument("--ref", default=OLD_REF, help="the old commit (default %(default)s)")
     ap.add_argument("--json", action="store_true")
     ns = ap.parse_args(argv)
     keep: list = []
-    trees = {"new": None} if ns.no_old else {"new": None, "old": old_tree(keep=keep)}
+    trees = {"new": None} if ns.no_old else {"new": None,
+                                             "old": old_tree(ns.ref, keep=keep)}
     base = {"size": ns.size, "wire": ns.wire_ohm, "points": ns.points, "scheduler": None}
     runs: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as d:
@@ -150,24 +164,34 @@ def main(argv: list[str] | None = None) -> dict:
                 runs[f"{name} dask 2"][i]["points_per_s"]
                 / runs[f"{name} local 2"][i]["points_per_s"] for i in range(k))
     if "old" in trees:
+        out["old_ref"] = ns.ref
         k = len(runs["new local 2"])
         for mode in ("local 1", "local 2", "dask 2"):
             if f"new {mode}" in runs:
-                out[f"new / old points/s, {mode}"] = med(
-                    runs[f"new {mode}"][i]["points_per_s"] / runs[f"old {mode}"][i]["points_per_s"]
-                    for i in range(k))
+                for m, what in (("points_per_s", "points/s"),
+                                ("steady_points_per_s", "steady points/s")):
+                    out[f"new / old {what}, {mode}"] = med(
+                        runs[f"new {mode}"][i][m] / runs[f"old {mode}"][i][m]
+                        for i in range(k))
+                if "dask" not in mode:
+                    out[f"old / new CPU per point, {mode}"] = med(
+                        runs[f"old {mode}"][i]["cpu_per_point_ms"]
+                        / runs[f"new {mode}"][i]["cpu_per_point_ms"] for i in range(k))
     if ns.json:
         print(json.dumps(out, indent=2))
     else:
         print(f"{ns.size}x{ns.size} crossbar op sweep, {ns.points} points, median of "
-              f"{ns.repeat} paired rounds, load average {out['load_average']:.1f}")
+              f"{ns.repeat} paired rounds, old = {ns.ref}, load average "
+              f"{out['load_average']:.1f} (median over runs "
+              f"{med(r['load_average'] for v in runs.values() for r in v):.1f})")
         for k, v in table.items():
             cpu = v.get("cpu_per_point_ms")
-            print(f"  {k:14s} {v['points_per_s']:8.1f} pt/s"
+            print(f"  {k:14s} {v['points_per_s']:8.1f} pt/s   steady "
+                  f"{v['steady_points_per_s']:8.1f} pt/s"
                   + (f"   cpu {cpu:6.2f} ms/pt" if cpu and "dask" not in k else ""))
         for k, v in out.items():
             if "/" in k:
-                print(f"  {k:34s} {v:6.2f}x")
+                print(f"  {k:40s} {v:6.2f}x")
     for k in keep:
         k.cleanup()
     return out

@@ -55,7 +55,7 @@ from typing import Any
 
 import h5py
 import numpy as np
-from aimc.circuits.sweep.outcome import PointOutcome
+from aimc.circuits.sweep.outcome import PointOutcome, worker_id  # noqa: F401 - re-exported
 
 FORMAT = "aimc.sweep"
 FORMAT_VERSION = 1
