@@ -101,8 +101,8 @@ def fast_counts(pr: Any, adc: Any, key: str, codes: np.ndarray, t_lsb_s: float,
                 stats: FastStats | None = None) -> np.ndarray:
     """ADC counts (B, cols) (float, before the counter's rounding) of integer PWM codes
     (B, rows) with |code| <= ``n_levels``. ``chunk``: vectors per block (None:
-    :func:`auto_chunk`); the result does not depend on it (the one-sign decision is
-    taken over the whole batch)."""
+    :func:`auto_chunk`); the one-sign decision is taken over the whole batch, so the
+    blocks differ only in the BLAS calls' sizes."""
     codes = np.asarray(codes)
     if not np.issubdtype(codes.dtype, np.integer):
         codes = codes.astype(np.int64)
