@@ -259,3 +259,32 @@ def test_calibration_does_not_depend_on_the_chunk_size():
 
     all_codes = quantise_inputs(rows[0][0], first.x_scale_, 127)
     assert np.max(np.abs(first._codes_cal)) == np.max(np.abs(all_codes))
+
+
+def test_batch_over_two_processes_equals_one_process():
+    """run(..., workers=2) forks two processes after programming; cut at chunk
+    boundaries, each runs the same chunks as one process would: identical outputs, the
+    same MVM error statistics (merged) and the same ADC clamp counts."""
+    from aimc.system.array.executor import ExecutorConfig
+    from aimc.system.networks.digits_cnn import digits_cnn_path, digits_images
+
+    d = digits_images(0)
+    ex = NetworkExecutor(digits_cnn_path(), tile_model=tile_model(),
+                         config=ExecutorConfig(batch=16)).calibrate(d.x_train[:32])
+    x = d.x_test[:64]
+    ex.run(x[:1], "analog", t_s=3600.0, seed=3)          # programs and prepares
+    c0 = [(lay.n_clamped_, lay.n_segments_) for lay in ex.analog_layers]
+    r1 = ex.run(x, "analog", t_s=3600.0, seed=3)
+    c1 = [(lay.n_clamped_, lay.n_segments_) for lay in ex.analog_layers]
+    r2 = ex.run(x, "analog", t_s=3600.0, seed=3, workers=2)
+    c2 = [(lay.n_clamped_, lay.n_segments_) for lay in ex.analog_layers]
+    assert np.array_equal(r1.output, r2.output)
+    for k, e in r1.mvm_error.items():
+        assert r2.mvm_error[k].vs_quantised_pct_fs == pytest.approx(e.vs_quantised_pct_fs,
+                                                                    rel=1e-12)
+        assert r2.mvm_error[k].vs_float_pct_fs == pytest.approx(e.vs_float_pct_fs, rel=1e-12)
+    for a, b, c in zip(c0, c1, c2, strict=True):
+        assert b[1] - a[1] > 0
+        assert (c[0] - b[0], c[1] - b[1]) == (b[0] - a[0], b[1] - a[1])
+    with pytest.raises(ValueError, match="workers"):
+        ex.run(x, "analog", t_s=3600.0, seed=3, workers=0)
