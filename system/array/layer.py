@@ -236,6 +236,7 @@ class _Tile:
     b: np.ndarray | None = None
     drift_factor: float = 1.0
     cal_cache: dict = field(default_factory=dict)   # calibration codes per programming
+    q32: np.ndarray | None = None        # q as float32 (exact integer matmuls)
 
     @property
     def compiled(self) -> Any:
@@ -306,7 +307,8 @@ class AnalogLayer:
                     continue
                 g = weights_to_conductances(q / cfg.w_levels, cfg.encoding, cfg.g_max_s,
                                             cfg.g_min_s)
-                out.append(_Tile(r0, r1, c0, c1, q, g, compiler=self._compile))
+                out.append(_Tile(r0, r1, c0, c1, q, g, compiler=self._compile,
+                                 q32=q.astype(np.float32)))
         return out
 
     def _xbar_cfg(self, rows: int, cols: int):
@@ -376,6 +378,8 @@ class AnalogLayer:
         pending calibration and build the fast path's matrices, so that evaluation (or
         processes forked from here) start with everything computed."""
         self._ready()
+        if getattr(self, "_q32", None) is None:
+            self._q32 = self.q_.astype(np.float32)
         if self.config.fast and not self.config.ideal_adc:
             from aimc.system.array.pwm_fast import prepare_rows
 
@@ -414,7 +418,7 @@ class AnalogLayer:
                 y8 = self._tile_codes(tile, tile.compiled, codes)
             else:
                 y8 = self._cal_codes(tile, g_cal, codes)
-            target = _int_matmul(codes, tile.q)
+            target = _int_matmul(codes, tile.q, tile.q32)
             nc = tile.q.shape[1]
             tile.a, tile.b = np.full(nc, a_nom), np.zeros(nc)
             if not self.config.ideal_adc:
@@ -596,7 +600,7 @@ class AnalogLayer:
         acc = np.zeros((codes.shape[0], self.cols))
         raw = []
         for tile in self.tiles_:
-            y8 = np.clip(np.rint(_int_matmul(codes[:, tile.r0:tile.r1], tile.q) * k),
+            y8 = np.clip(np.rint(_int_matmul(codes[:, tile.r0:tile.r1], tile.q, tile.q32) * k),
                          -ylim, ylim)
             raw.append(y8)
             acc[:, tile.c0:tile.c1] += y8 / k
@@ -610,9 +614,9 @@ class AnalogLayer:
 
     def exact_codes(self, codes: np.ndarray) -> np.ndarray:
         """:meth:`exact_quantised` of input codes (B, rows)."""
-        if getattr(self, "_q_float", None) is None:
-            self._q_float = self.q_.astype(float)
-        y = _int_matmul(codes, self._q_float)
+        if getattr(self, "_q32", None) is None:
+            self._q32 = self.q_.astype(np.float32)
+        y = _int_matmul(codes, self.q_, self._q32)
         y *= self.w_step_
         y *= self.x_scale_ / self.config.x_levels
         return y
@@ -658,14 +662,18 @@ def _affine_fit(y8: np.ndarray, target: np.ndarray, ylim: int, a_nom: float
     return a, b
 
 
-def _int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Integer matmul through float64 BLAS: exact while every partial sum is below 2**53
-    (8-bit codes x 4-bit levels: |sum| <= rows x 127 x 7), checked; NumPy's integer
-    matmul has no BLAS and is ~50x slower."""
+def _int_matmul(a: np.ndarray, b: np.ndarray, b32: np.ndarray | None = None) -> np.ndarray:
+    """Integer matmul through float BLAS, exact: float32 while every partial sum is below
+    2**24 (8-bit codes x 4-bit levels over up to ~18,000 rows; ``b32``: ``b`` as float32,
+    if the caller keeps one), else float64 while below 2**53 (checked); NumPy's integer
+    matmul has no BLAS and is ~50x slower. Returns float64."""
     bound = float(np.max(np.abs(a), initial=0)) * float(np.max(np.abs(b), initial=0)) \
         * a.shape[-1]
     if bound >= 2.0 ** 53:
         return a @ b
+    if bound < 2.0 ** 24:
+        b32 = b.astype(np.float32) if b32 is None else b32
+        return (a.astype(np.float32) @ b32).astype(np.float64)
     return a.astype(float, copy=False) @ b.astype(float, copy=False)
 
 
