@@ -320,6 +320,8 @@ class Engine:
             return None
         n = info.v_length
         if info.v_realdata != self._ffi.NULL:
+            if n == 1:                  # an operating point: no buffer object needed
+                return np.array([info.v_realdata[0]])
             return np.frombuffer(self._ffi.buffer(info.v_realdata, n * 8), dtype=np.float64).copy()
         if info.v_compdata != self._ffi.NULL:
             raw = np.frombuffer(self._ffi.buffer(info.v_compdata, n * 16), dtype=np.float64)
