@@ -1,15 +1,20 @@
-"""Crossbar operating point: aimc (new and pre-issue-10 code) versus the fastest
-``ngspice -b`` invocation that returns the same output currents, side by side.
+"""Crossbar operating point: aimc (new, before the current probes, and pre-issue-10
+code) versus the fastest ``ngspice -b`` invocation that returns the same output
+currents, side by side.
 
 Every measurement is a fresh process, in paired rounds (all variants back to back
 per round), and reports CPU time (getrusage: user + system of that process, with
 ngspice's thread) beside wall time, and peak memory (max RSS). The ``ngspice -b``
-invocations, all on the netlist that aimc writes (``Design.text()``):
+invocations, on the netlist that aimc writes (``Design.text()``) and on that netlist
+without its current probes (the netlist aimc wrote before them):
 
-* ``-b -r out.raw``              the netlist as it is (no ``.save``: every vector kept);
-* ``-b -r out.raw`` + ``.save``  the netlist with one ``.save`` of the 2·N sense and
-  driver currents (what the old aimc sent; ngspice's name scan per saved vector);
-* ``-b`` + ``.control``          ``op`` then ``write`` of the same currents only.
+* ``-b -r out.raw``              the netlist as written: ``.save`` of the 2·N probe
+  voltages that carry the sense and driver currents (ngspice writes only those);
+* ``-b -r out.raw``, no ``.save``  every vector written;
+* ``-b -r out.raw``, no probes, no ``.save``  the previous netlist as written (the
+  fastest invocation before the probes);
+* ``-b`` + ``.control``          ``op`` then ``write`` of the sense and driver
+  currents only (no probes, no ``.save``).
 
 The aimc figure is ``design.simulate()`` (load + run + read the currents) inside
 the child; its netlist build is reported apart.
@@ -19,18 +24,25 @@ the child; its netlist build is reported apart.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import statistics
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")       # one BLAS thread (children inherit it)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from old_tree import env_for, old_tree  # noqa: E402
+
+PREV_REF = "6fc5e3f"
+"""main before the operating point's current probes (no .save lines, every vector kept)."""
 
 CHILD = r"""
 import json, resource, sys, time
@@ -49,11 +61,13 @@ text = design.text()
 t_build = time.perf_counter() - t1
 if out != "-":
     open(out, "w").write(text)
-vec = xb.output_vectors(cfg) + xb.driver_vectors(cfg)
+vec = list(design.saves)                  # this tree's names of the currents read
+n_out = len(xb.output_vectors(cfg))
+del text
 c0 = resource.getrusage(resource.RUSAGE_SELF)
 t2 = time.perf_counter()
 res = design.simulate()
-i = [res.scalar(v) for v in xb.output_vectors(cfg)]
+i = [res.scalar(v) for v in vec[:n_out]]
 t_sim = time.perf_counter() - t2
 c1 = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"build_s": t_build, "wall_s": t_sim,
@@ -80,18 +94,24 @@ def run_ngspice(args: list[str]) -> dict:
             "max_rss_mb": usage.ru_maxrss / 1024}
 
 
-def variants(base: Path, vectors: list[str]) -> dict[str, Path]:
-    """The netlist as written, with .save lines, and with a .control block."""
-    text = base.read_text()
-    head = text[:text.lower().rindex(".op")]
-    save = base.with_name("save.cir")
-    save.write_text(head + "".join(f".save {' '.join(vectors[k:k + 16])}\n"
-                                   for k in range(0, len(vectors), 16)) + ".op\n.end\n")
+def variants(base: Path, currents: list[str]) -> dict[str, Path]:
+    """The netlist as written (probes, ``.save`` of them), without ``.save`` lines,
+    without probes and ``.save`` lines, and with a ``.control`` block writing the
+    ``currents`` (branch names) of the netlist without probes."""
+    lines = base.read_text().splitlines()
+    nosave = [ln for ln in lines if not ln.lower().startswith(".save")]
+    noprobe = [ln for ln in nosave if not ln.startswith(("Hpo", "Hpd"))]
+    out = {"as_written": base}
+    for name, ls in (("no_save", nosave), ("no_probes", noprobe)):
+        out[name] = base.with_name(f"{name}.cir")
+        out[name].write_text("\n".join(ls) + "\n")
+    head = noprobe[:max(k for k, ln in enumerate(noprobe) if ln.lower().startswith(".op"))]
     ctrl = base.with_name("ctrl.cir")
     raw = base.with_name("ctrl.raw")
-    ctrl.write_text(head + ".control\nop\nwrite " + str(raw) + " "
-                    + " ".join(vectors) + "\n.endc\n.end\n")
-    return {"raw_nosave": base, "raw_save": save, "control_write": ctrl}
+    ctrl.write_text("\n".join(head) + "\n.control\nop\nwrite " + str(raw) + " "
+                    + " ".join(currents) + "\n.endc\n.end\n")
+    out["control_write"] = ctrl
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -99,26 +119,35 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--r-wire", type=float, default=1.0, help="ohm per segment, both lines")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--no-old", action="store_true", help="skip the pre-issue-10 code")
+    ap.add_argument("--no-old", action="store_true",
+                    help="skip the older code (pre-issue-10 and main before the probes)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     keep: list = []
     shim = None if args.no_old else old_tree(keep=keep)
+    prev = None if args.no_old else old_tree(PREV_REF, keep=keep)
     rows: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         net = Path(tmp) / "xbar.cir"
-        first = run_aimc(args.size, args.r_wire, str(net), None)   # writes the netlist
-        files = variants(net, first["vectors"])
+        run_aimc(args.size, args.r_wire, str(net), None)   # writes the netlist
+        currents = ([f"vs{c}#branch" for c in range(args.size)]   # single encoding: N x N
+                    + [f"vd{r}#branch" for r in range(args.size)])
+        files = variants(net, currents)
         raw = str(Path(tmp) / "out.raw")
-        cmds = {"ngspice -b -r out.raw (netlist as written)": ["-b", "-r", raw,
-                                                               str(files["raw_nosave"])],
-                "ngspice -b -r out.raw + .save of the currents": ["-b", "-r", raw,
-                                                                  str(files["raw_save"])],
-                "ngspice -b, .control: op + write the currents": ["-b",
-                                                                  str(files["control_write"])]}
+        cmds = {"ngspice -b -r out.raw (as written: .save of the probes)":
+                ["-b", "-r", raw, str(files["as_written"])],
+                "ngspice -b -r out.raw, no .save (every vector)":
+                ["-b", "-r", raw, str(files["no_save"])],
+                "ngspice -b -r out.raw, no probes, no .save":
+                ["-b", "-r", raw, str(files["no_probes"])],
+                "ngspice -b, no probes, .control: op + write currents":
+                ["-b", str(files["control_write"])]}
         for _ in range(args.repeat):          # paired rounds
             rows.setdefault("aimc new", []).append(
                 run_aimc(args.size, args.r_wire, "-", None))
+            if prev is not None:
+                rows.setdefault("aimc before probes", []).append(
+                    run_aimc(args.size, args.r_wire, "-", prev))
             if shim is not None:
                 rows.setdefault("aimc old", []).append(
                     run_aimc(args.size, args.r_wire, "-", shim))
@@ -134,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
                  "load_average": os.getloadavg()[0], "table": table,
                  "fastest_ngspice_cpu": fastest_cpu, "fastest_ngspice_wall": fastest_wall,
                  "build_s": med(r["build_s"] for r in rows["aimc new"])}
-    for who in ("aimc new", "aimc old"):
+    for who in ("aimc new", "aimc before probes", "aimc old"):
         if who not in rows:
             continue
         # ratios per round (paired), then the median
@@ -152,12 +181,12 @@ def main(argv: list[str] | None = None) -> dict:
               f"(both lines), median of {args.repeat} paired rounds, load average "
               f"{out['load_average']:.1f}")
         for name, s in table.items():
-            print(f"  {name:48s} cpu {s['cpu_s']:7.2f} s  wall {s['wall_s']:7.2f} s  "
+            print(f"  {name:54s} cpu {s['cpu_s']:7.2f} s  wall {s['wall_s']:7.2f} s  "
                   f"peak {s['max_rss_mb']:6.0f} MB")
         print(f"  aimc netlist build (not in the above): {out['build_s']:.2f} s")
         for k, v in out.items():
             if k.startswith("aimc"):
-                print(f"  {k:48s} {v:6.2f}x")
+                print(f"  {k:54s} {v:6.2f}x")
     for k in keep:
         k.cleanup()
     return out

@@ -27,6 +27,9 @@ class Design:
     saves: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
     options: list[str] = field(default_factory=list)
+    # write .save lines for an operating point too: only when the saved vectors are
+    # found at once (nodes named first in the netlist, e.g. the crossbar's probes)
+    save_lines: bool = False
 
     def text(self) -> str:
         # the title, options, saves and analysis go through the one netlist-text gate;
@@ -40,11 +43,13 @@ class Design:
         for opt in self.options:
             lines.append(netlist_text(opt, "netlist option line"))
         # An operating point keeps every vector (one value each) and the runner reads
-        # the wanted ones by name afterwards: each .save line makes ngspice compare
-        # its name with every output name (beginPlot in outitf.c), ~67 million string
-        # comparisons at 256x256, 40 % of the run. Transients save only what is read.
+        # the wanted ones by name afterwards: ngspice finds each .save name by a scan
+        # of the output names in netlist order (beginPlot in outitf.c), ~67 million
+        # string comparisons for 512 branch currents at 256x256, 40 % of the run.
+        # Transients, and designs whose saved nodes come first (``save_lines``), save
+        # only what is read.
         saved = [netlist_text(v, "saved vector") for v in self.saves]
-        if not self.analysis.strip().lower().startswith(".op"):
+        if self.save_lines or not self.analysis.strip().lower().startswith(".op"):
             # ngspice accepts long .save lines, but keep them readable
             for k in range(0, len(saved), 16):
                 lines.append(".save " + " ".join(saved[k:k + 16]))

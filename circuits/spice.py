@@ -19,6 +19,7 @@ another binding (InSpice, plain ctypes) touches this file only. Handled here
 
 from __future__ import annotations
 
+import ctypes
 import ctypes.util
 import logging
 import os
@@ -180,8 +181,8 @@ class SimResult:
 # matrix (NIiter reorders at MODEINITJCT), and the values are written so that `alter`
 # reads the same doubles as the netlist parser (:func:`alter_value`): the result is the
 # same double-precision numbers as a fresh load (tests/circuits/test_spice_reuse.py).
-_REUSE_ELEMENTS = frozenset("rvicl")
-_REUSE_DOT = frozenset((".title", ".options", ".option", ".op", ".end", ".temp"))
+_REUSE_ELEMENTS = frozenset("rviclh")          # h: the crossbar's unity current probes
+_REUSE_DOT = frozenset((".title", ".options", ".option", ".op", ".end", ".temp", ".save"))
 _NUMBER_PARTS = re.compile(r"([-+]?)(\d*)(?:\.(\d*))?(?:[eE]([-+]?\d+))?")
 _NAME_BAD = frozenset("=(),{}'\"")
 
@@ -202,8 +203,8 @@ def alter_value(token: str) -> str | None:
 
 def reusable(netlist: str) -> bool:
     """Whether ``netlist`` (title line first) is an ``.op`` of linear R, V, I, C, L
-    elements only, so that its loaded circuit can be re-solved with other values by
-    `alter`."""
+    (and plain CCVS) elements only, so that its loaded circuit can be re-solved with
+    other values by `alter`."""
     has_op = False
     for line in netlist.splitlines()[1:]:       # ngspice reads the first line as a title
         s = line.lstrip()
@@ -215,8 +216,8 @@ def reusable(netlist: str) -> bool:
             if word not in _REUSE_DOT:
                 return False
             has_op |= word == ".op"
-        elif c not in _REUSE_ELEMENTS:
-            return False
+        elif c not in _REUSE_ELEMENTS or (c == "h" and len(s.split()) != 5):
+            return False            # a CCVS only as a plain linear `H n+ n- vsrc gain`
     return has_op
 
 
@@ -336,8 +337,11 @@ class Engine:
         :class:`SpiceError` subclass carrying ngspice's message on failure.
         """
         with self._lock:
-            lines = netlist.splitlines()
-            alters = alter_commands(self._loaded, lines) if self._loaded is not None else None
+            # a large netlist is never reused (its solve dominates, and its lines as
+            # Python strings would add ~20 MB to the peak memory at 256x256)
+            lines = netlist.splitlines() if len(netlist) <= _LARGE_NETLIST_CHARS else None
+            alters = (alter_commands(self._loaded, lines)
+                      if self._loaded is not None and lines is not None else None)
             self._loaded = None          # set again once this run has succeeded
             t0 = time.perf_counter()
             if alters is not None:       # same circuit, other values: no re-parse
@@ -356,7 +360,9 @@ class Engine:
                 self._clear()
                 arr, keep = self._line_array(netlist)
                 rc = self._lib.ngSpice_Circ(arr)
-                del keep
+                del arr, keep
+                if lines is None:
+                    _release_freed_heap()
                 load_s = time.perf_counter() - t0
                 errs = self._errors()
                 if rc or errs or not self._circuit_loaded():
@@ -395,7 +401,8 @@ class Engine:
             self.runs += 1
             self.reused += alters is not None
             # only values of R/V/I lines differ from a reusable circuit: reusable too
-            self._loaded = lines if alters is not None or reusable(netlist) else None
+            self._loaded = (lines if lines is not None
+                            and (alters is not None or reusable(netlist)) else None)
             return SimResult(out, sim_s, load_s, self._log())
 
     def _line_array(self, netlist: str) -> tuple[object, object]:
@@ -436,6 +443,19 @@ class Engine:
             self._lib.ngSpice_Command(b"remcirc")
         except Exception:  # pragma: no cover - defensive
             pass
+
+
+# A large netlist's text, its parsing (NumPy temporaries here, ngspice's own deck
+# processing) leave freed memory in the main thread's malloc heap that the run, in
+# ngspice's thread and its own heap, never reuses: handed back to the system before
+# the run, ~14 MB less peak at 256x256. glibc only; skipped for small netlists.
+_LARGE_NETLIST_CHARS = 1_000_000
+_MALLOC_TRIM = getattr(ctypes.CDLL(ctypes.util.find_library("c")), "malloc_trim", None)
+
+
+def _release_freed_heap() -> None:
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 _ENGINE: Engine | None = None

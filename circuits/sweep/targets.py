@@ -252,9 +252,9 @@ def _crossbar_prepare(p: dict[str, Any], _n: int) -> Callable[[float], PointRun]
     from aimc.circuits.crossbar import (
         combine_outputs,
         crossbar_design,
-        driver_vectors,
         ideal_currents,
-        output_vectors,
+        op_driver_vectors,
+        op_output_vectors,
         row_drive,
     )
     from aimc.circuits.spice import simulate
@@ -267,8 +267,8 @@ def _crossbar_prepare(p: dict[str, Any], _n: int) -> Callable[[float], PointRun]
 
     def execute(timeout_s: float) -> PointRun:
         res = simulate(text, design.saves, timeout_s)
-        i_phys = np.array([res.scalar(v) for v in output_vectors(cfg)])
-        i_rows = -np.array([res.scalar(v) for v in driver_vectors(cfg)])
+        i_phys = np.array([res.scalar(v) for v in op_output_vectors(cfg)])
+        i_rows = -np.array([res.scalar(v) for v in op_driver_vectors(cfg)])
         power = float(np.sum(-row_drive(cfg, x) * i_rows))
         out = {"i_out_a": combine_outputs(cfg, i_phys), "i_ideal_a": ideal,
                "power_w": power, "weights": w, "inputs": x}

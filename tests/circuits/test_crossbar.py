@@ -216,11 +216,40 @@ def test_written_netlist_runs_in_batch_ngspice(tmp_path):
     g, x = random_case(cfg)
     design = crossbar_design(cfg, g, x)
     path = design.write(tmp_path, "xbar")
-    text = path.read_text().replace(".end\n", ".control\nrun\nprint vs0#branch\n.endc\n.end\n")
+    text = path.read_text().replace(".end\n", ".control\nrun\nprint v(po0)\n.endc\n.end\n")
     path.write_text(text)
     out = subprocess.run([exe, "-b", str(path)], capture_output=True, text=True, timeout=60)
-    val = float(out.stdout.split("vs0#branch =")[1].split()[0])
+    val = float(out.stdout.split("v(po0) =")[1].split()[0])
     assert val == pytest.approx(simulate_op(cfg, g, x).i_phys_a[0], rel=1e-6)
+
+
+def test_current_probes_equal_the_source_currents(tmp_path):
+    """The operating point reads its currents from probe nodes (a unity CCVS per
+    sense and driver source, first in the netlist, so that ngspice keeps only them):
+    each probe voltage equals its source's branch current in the same run."""
+    exe = ngspice_executable()
+    cfg = CrossbarConfig(rows=3, cols=2, encoding="hermes", cell="1T1R", device="pcm",
+                         regulator="finite", r_wire_row_ohm=2.0, r_wire_col_ohm=2.0)
+    g, x = random_case(cfg)
+    design = crossbar_design(cfg, g, x)
+    lines = design.text().splitlines()
+    assert lines[1].startswith("Hpo0 po0 0 Vs0 1")           # probes come first
+    body = [ln for ln in lines if not ln.startswith((".save", ".end"))]
+    _, rp, cp = cfg.physical_shape
+    pairs = [(f"v(po{c})", f"vs{c}#branch") for c in range(cp)] + [
+        (f"v(pd{r})", f"vd{r}#branch") for r in range(rp)]
+    names = " ".join(f"{a} {b}" for a, b in pairs)
+    path = tmp_path / "probes.cir"
+    control = f".control\nset numdgt=15\nrun\nprint {names}\n.endc\n.end\n"
+    path.write_text("\n".join(body) + "\n" + control)
+    out = subprocess.run([exe, "-b", str(path)], capture_output=True, text=True, timeout=60)
+    got = {k.strip(): float(v.split()[0]) for k, v in
+           (ln.split("=", 1) for ln in out.stdout.splitlines() if " = " in ln)}
+    for probe, branch in pairs:
+        assert got[probe] == pytest.approx(got[branch], rel=1e-12, abs=1e-20)
+    res = simulate_op(cfg, g, x)
+    np.testing.assert_allclose(res.i_phys_a, [got[f"vs{c}#branch"] for c in range(cp)],
+                               rtol=1e-12)
 
 
 # --------------------------------------------------------------------- bad input
