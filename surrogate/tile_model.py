@@ -92,10 +92,17 @@ class TileModel:
 
     def save(self, path: str | Path, force: bool = False) -> None:
         """Write atomically (temporary file + rename); refuses to overwrite unless
-        ``force``. A symlink is resolved first: its target is replaced, the link stays."""
+        ``force``. A symlink is resolved first: its target is replaced, the link stays.
+        A file with several hard links is refused: the rename would give this name a
+        new file and leave the other names on the old one."""
         path = Path(path).expanduser().resolve()
         if path.exists() and not force:
             raise FileExistsError(f"{path} exists; pass force=True (--force) to overwrite")
+        if path.is_file() and (links := path.stat().st_nlink) > 1:
+            raise FileExistsError(
+                f"{path} has {links} hard links: replacing it would split them (this name "
+                "gets the new model, the others keep the old one); refusing. Give the "
+                "file one name (copy it, remove the other links) or save elsewhere.")
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
             with h5py.File(tmp, "w") as f:

@@ -4,6 +4,7 @@ output of ``save``. Each is built from the shipped model with plain h5py."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -145,3 +146,17 @@ def test_save_through_a_symlink_replaces_the_target_and_keeps_the_link(tmp_path)
     again = load_tile_model(link)
     np.testing.assert_array_equal(again.crossbar.to_arrays()["coef"],
                                   model.crossbar.to_arrays()["coef"])
+
+
+def test_save_over_a_hard_linked_file_is_refused_untouched(tmp_path):
+    model = load_default_tile_model()
+    out = tmp_path / "model.h5"
+    model.save(out)
+    other = tmp_path / "copy.h5"
+    os.link(out, other)
+    before = out.read_bytes()
+    for name in (out, other):
+        with pytest.raises(FileExistsError, match="2 hard links"):
+            model.save(name, force=True)
+    assert out.read_bytes() == before and os.stat(out).st_nlink == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.h5", "model.h5"]
