@@ -18,9 +18,15 @@ Usage (a tile model is needed: the shipped default or --tile):
 
 from __future__ import annotations
 
+import os
+
+# one BLAS thread: these measure single-threaded work on a shared machine
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 import argparse
 import json
-import os
 import resource
 import statistics
 import sys

@@ -24,9 +24,15 @@ commit (default: main before issue 10).
 
 from __future__ import annotations
 
+import os
+
+# one BLAS thread: these measure single-threaded work on a shared machine
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 import argparse
 import json
-import os
 import socket
 import statistics
 import subprocess

@@ -19,6 +19,13 @@ model is the same, only its stored held-out figures lack the 256x256 set).
 
 from __future__ import annotations
 
+import os
+
+# one BLAS thread: these measure single-threaded work on a shared machine
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 import argparse
 import sys
 from pathlib import Path

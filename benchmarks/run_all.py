@@ -6,6 +6,13 @@ print medians and ratios measured side by side. ``--quick`` uses smaller sizes.
 
 from __future__ import annotations
 
+import os
+
+# one BLAS thread: these measure single-threaded work on a shared machine
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 import argparse
 import subprocess
 import sys
