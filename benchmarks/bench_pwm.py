@@ -14,9 +14,15 @@ time on a shared machine swings 2x and more. The old path gets a wall-time budge
 
 from __future__ import annotations
 
+import os
+
+# one BLAS thread: these measure single-threaded work on a shared machine
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -64,6 +70,21 @@ c1 = resource.getrusage(resource.RUSAGE_SELF)
 out.update(wall_s=time.perf_counter() - t0,
            cpu_s=(c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime),
            max_rss_mb=c1.ru_maxrss / 1024, window_s=float(np.max(np.abs(codes))) * 1e-9)
+if a["tile"] and out["finished"]:
+    # the same codes through the tile surrogate (DAC -> crossbar -> ADC chain), and
+    # the charge against crossbar operating points summed over the PWM segments
+    from aimc.circuits.tile import segment_charges
+    from aimc.surrogate.chain import tile_mvm
+    from aimc.surrogate.tile_model import load_default_tile_model
+    tile = TileConfig(crossbar=cfg)
+    pred = tile_mvm(load_default_tile_model(), cfg, g, codes[None, :]).counts[0]
+    d = r.counts - pred
+    q_ops = segment_charges(tile.op_config(), g, codes, tile.dac.t_lsb_s)
+    out.update(surrogate_counts=pred.tolist(), vs_surrogate_rms_lsb=float(np.sqrt(np.mean(d**2))),
+               vs_surrogate_max_lsb=float(np.max(np.abs(d))),
+               charge_vs_op_segments_of_fs=float(np.max(np.abs(r.q_phys_c - q_ops))
+                                                 / np.max(np.abs(q_ops))),
+               line_error_v=r.line_error_v)
 print(json.dumps(out))
 """
 
@@ -114,6 +135,10 @@ def main(argv: list[str] | None = None) -> dict:
             s["points"] = ok[0]["points"]
         if s["reached_s"]:
             s["simulated_ns_per_cpu_s"] = s["reached_s"] * 1e9 / s["cpu_s"]
+        for k in ("vs_surrogate_rms_lsb", "vs_surrogate_max_lsb", "charge_vs_op_segments_of_fs",
+                  "line_error_v"):
+            if k in ok[0]:
+                s[k] = med(r[k] for r in ok)
         return s
 
     out = {"case": base, "repeat": ns.repeat, "new": summary(new_runs),
@@ -140,6 +165,13 @@ def main(argv: list[str] | None = None) -> dict:
                       f"peak {s['max_rss_mb']:.0f} MB  "
                       f"{'finished' if s['finished'] else 'timed out'}"
                       + (f", reached {reach * 1e9:.1f} ns" if reach else ""))
+                if "vs_surrogate_rms_lsb" in s:
+                    print(f"    counts vs the tile surrogate (same codes): "
+                          f"{s['vs_surrogate_rms_lsb']:.2f} LSB RMS, "
+                          f"{s['vs_surrogate_max_lsb']:.2f} max; line charge vs operating "
+                          f"points over the PWM segments: "
+                          f"{100 * s['charge_vs_op_segments_of_fs']:.1f} % of full scale "
+                          f"(regulator line error {1e3 * s['line_error_v']:.1f} mV)")
         if "speedup_cpu" in out:
             print(f"  simulated time per CPU second, new / old: {out['speedup_cpu']:.1f}x")
     for k in keep:
