@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aimc.circuits.safety import check_name, netlist_text
-from aimc.circuits.spice import SimResult, simulate
+from aimc.circuits.spice import SimResult, StepPlan, simulate
 from PySpice.Spice.Netlist import Circuit
 
 
@@ -30,6 +30,7 @@ class Design:
     # write .save lines for an operating point too: only when the saved vectors are
     # found at once (nodes named first in the netlist, e.g. the crossbar's probes)
     save_lines: bool = False
+    step_plan: StepPlan | None = None     # time points a transient lands on (spice.py)
 
     def text(self) -> str:
         # the title, options, saves and analysis go through the one netlist-text gate;
@@ -74,4 +75,4 @@ class Design:
     def simulate(self, timeout_s: float = 600.0, batch: bool = False) -> SimResult:
         """Run in this process's ngspice engine, or with ``batch=True`` in a separate
         ``ngspice -b`` process (faster for very large netlists; see spice.simulate_batch)."""
-        return simulate(self.text(), self.saves, timeout_s, batch)
+        return simulate(self.text(), self.saves, timeout_s, batch, self.step_plan)

@@ -248,6 +248,106 @@ def alter_commands(loaded: list[str], lines: list[str]) -> list[bytes] | None:
     return cmds
 
 
+_SPICE_SCALE = {"f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3,
+                "meg": 1e6, "g": 1e9, "t": 1e12, "mil": 25.4e-6}
+_SPICE_NUMBER = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)(meg|mil|[fpnumkgt])?",
+                           re.I)
+_TRAN_LINE = re.compile(r"^\s*\.tran\s+(\S+)\s+(\S+)", re.I | re.M)
+
+
+def tran_stop_time(netlist: str) -> float | None:
+    """The stop time (s) of a netlist's ``.tran`` line, as ngspice reads it, or None."""
+    m = _TRAN_LINE.search(netlist)
+    if m is None:
+        return None
+    num = _SPICE_NUMBER.match(m.group(2))
+    if num is None:
+        return None
+    return float(num.group(1)) * _SPICE_SCALE.get((num.group(2) or "").lower(), 1.0)
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """Times (s, ascending) a transient must take a time point at, and its largest
+    step; see :class:`_StepControl`. Used by the in-process engine only (``ngspice
+    -b`` has no callback and runs with ngspice's own step control)."""
+
+    points: np.ndarray
+    max_step_s: float = float("inf")
+
+
+class _StepControl:
+    """Time points a transient must land on, enforced through ngspice's
+    ``GetSyncData`` callback (``sharedsync`` in ``sharedspice.c``, called by
+    ``dctran.c`` before every time step, ``loc`` 0, and after it, ``loc`` 1).
+
+    Why: after every breakpoint (every PWL corner) ngspice restarts at 0.1 x the
+    smaller of the previous step and the distance to the next breakpoint, and its
+    step can at most double per time point (``CKTtrunc``), so a 20 ps edge followed
+    by a 1 ns flat costs ~14 time points. With a list of the times that matter, the
+    step before each point goes straight to the next listed time, unless ngspice's
+    own truncation-error estimate (the value it proposes after a step, when that is
+    less than the doubling cap) or a rejected step asks for less: those are kept, so
+    circuits with charge storage are still integrated to ngspice's tolerances (a
+    step that is too long is rejected by ngspice and redone shorter).
+
+    With the callback registered ngspice also clips every step that would pass the
+    stop time to ``stop - time - 1.1 * delmin`` (``sharedsync``); its breakpoint
+    logic then halves what is left, again and again. The callback undoes that clip
+    (it lands on the stop time in one step, as ngspice without the callback does),
+    which is why it needs every transient's stop time. ngspice keeps a registered
+    callback for the rest of the process, so it is registered on first use only.
+    """
+
+    def __init__(self) -> None:
+        self.points: np.ndarray | None = None
+        self.max_step = np.inf
+        self.stop: float | None = None
+        self.free = True
+        self.limit = np.inf
+        self.clipped = False
+        self.installed = False
+        self.c_callback = None
+
+    def start(self, points: np.ndarray | None, max_step: float, stop: float | None) -> None:
+        self.points = points
+        self.max_step = max_step
+        self.stop = stop
+        self.free, self.limit, self.clipped = True, np.inf, False
+
+    def __call__(self, t, pdelta, olddelta, redo, ident, loc, user):  # noqa: ARG002
+        stop = self.stop
+        if stop is None:
+            return 0
+        if loc == 1:
+            d = pdelta[0]
+            # accepted: d is ngspice's next step (truncation estimate, capped at 2x
+            # the step just taken); rejected or not converged: the shorter retry
+            self.free = not redo and d >= 1.999999 * olddelta
+            self.limit = d
+            self.clipped = t + d > stop
+            return 0
+        d = pdelta[0]
+        rest = stop - t
+        if self.clipped and abs(2.0 * d - rest) <= 1e-9 * rest:
+            pdelta[0] = rest               # undo the stop-time clip (see class doc)
+            return 0
+        pts = self.points
+        if pts is None:
+            return 0
+        # the next listed time strictly after t (a landing may be an ulp short)
+        i = int(np.searchsorted(pts, t * (1.0 + 1e-12) + 1e-21, side="right"))
+        if i >= pts.size:
+            return 0
+        gap = pts[i] - t
+        step = gap if self.free else min(gap, self.limit)
+        step = min(step, self.max_step)
+        if step < gap and t + 1.9 * step > pts[i]:
+            step = 0.5 * gap               # two even steps, not a long and a tiny one
+        pdelta[0] = step
+        return 0
+
+
 class Engine:
     """The process's single ngspice instance. Use :func:`engine` to obtain it."""
 
@@ -298,6 +398,7 @@ class Engine:
         self.runs = 0
         self.reused = 0              # runs that altered the loaded circuit (no parse)
         self._loaded: list[str] | None = None   # lines of a reusable loaded circuit
+        self._step = _StepControl()
 
     # -- low level ---------------------------------------------------------
     def _log(self) -> str:
@@ -308,6 +409,22 @@ class Engine:
         rc = self._lib.ngSpice_Command(command.encode("ascii"))
         if rc:
             raise SpiceError(f"ngspice command {command!r} returned {rc}", self._log())
+
+    def _install_step_control(self) -> None:
+        """Register :class:`_StepControl` as ngspice's ``GetSyncData`` callback (once:
+        ngspice keeps it for the rest of the process). PySpice registered its own
+        external-source callbacks with ``ngSpice_Init_Sync``; they are passed again."""
+        if self._step.installed:
+            return
+        cb = self._ffi.callback("int (double, double *, double, int, int, int, void *)",
+                                self._step)
+        sh = self._shared
+        rc = self._lib.ngSpice_Init_Sync(sh._get_vsrc_data_c, sh._get_isrc_data_c, cb,
+                                         sh._ngspice_id, sh._self_c)
+        if rc:
+            raise SpiceError(f"ngSpice_Init_Sync returned {rc}")
+        self._step.c_callback = cb            # keep the C function alive
+        self._step.installed = True
 
     def _errors(self) -> list[str]:
         return error_lines(self._log())
@@ -330,13 +447,21 @@ class Engine:
         return np.zeros(0)
 
     # -- public --------------------------------------------------------------
-    def run(self, netlist: str, vectors: list[str], timeout_s: float = 600.0) -> SimResult:
+    def run(self, netlist: str, vectors: list[str], timeout_s: float = 600.0,
+            step_plan: StepPlan | None = None) -> SimResult:
         """Load ``netlist`` (SPICE text with its analysis line), run it, return ``vectors``.
 
         Vector names are ngspice's: ``v(node)``, ``vsrc#branch``, ``time``. Raises a
         :class:`SpiceError` subclass carrying ngspice's message on failure.
+        ``step_plan``: times a transient lands on (see :class:`_StepControl`).
         """
         with self._lock:
+            if step_plan is not None:
+                self._install_step_control()
+            if self._step.installed:
+                plan = step_plan or StepPlan(np.zeros(0))
+                self._step.start(np.asarray(plan.points, dtype=float) if step_plan else None,
+                                 plan.max_step_s, tran_stop_time(netlist))
             # a large netlist is never reused (its solve dominates, and its lines as
             # Python strings would add ~20 MB to the peak memory at 256x256)
             lines = netlist.splitlines() if len(netlist) <= _LARGE_NETLIST_CHARS else None
@@ -540,9 +665,10 @@ def simulate_batch(netlist: str, vectors: list[str], timeout_s: float = 600.0) -
 
 
 def simulate(netlist: str, vectors: list[str], timeout_s: float = 600.0,
-             batch: bool = False) -> SimResult:
+             batch: bool = False, step_plan: StepPlan | None = None) -> SimResult:
     """Run ``netlist`` and return the requested vectors: in this process's engine, or
-    with ``batch=True`` in a separate ``ngspice -b`` process (:func:`simulate_batch`)."""
+    with ``batch=True`` in a separate ``ngspice -b`` process (:func:`simulate_batch`,
+    which ignores ``step_plan``: ngspice's own step control)."""
     if batch:
         return simulate_batch(netlist, vectors, timeout_s)
-    return engine().run(netlist, vectors, timeout_s)
+    return engine().run(netlist, vectors, timeout_s, step_plan)
