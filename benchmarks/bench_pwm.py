@@ -7,6 +7,7 @@ time on a shared machine swings 2x and more. The old path gets a wall-time budge
 (``--old-budget``); when it runs out, the simulated time it reached is reported.
 
     python benchmarks/bench_pwm.py                       # README's 64x64 HERMES PCM 1T1R
+    python benchmarks/bench_pwm.py --baseline own        # step plan vs ngspice's own steps
     python benchmarks/bench_pwm.py --size 256 --cell 1R --encoding single \\
         --device linear --codes random8 --no-old         # 256x256 1R, 8-bit codes
     python benchmarks/bench_pwm.py --tile --size 32 --no-old   # full tile ground truth
@@ -60,7 +61,8 @@ try:
         r = simulate_tile(TileConfig(crossbar=cfg), g, codes, timeout_s=a["budget_s"])
         out.update(counts=r.counts.tolist(), q0=float(r.q_out_c[0]))
     else:
-        r = xb.simulate_pwm(cfg, g, codes, timeout_s=a["budget_s"])
+        kw = {} if a.get("step_plan", True) else {"step_plan": False}
+        r = xb.simulate_pwm(cfg, g, codes, timeout_s=a["budget_s"], **kw)
         out.update(points=len(r.time_s), q0=float(r.q_out_c[0]), reached_s=float(r.time_s[-1]))
     out["finished"] = True
 except SpiceTimeoutError as e:
@@ -109,18 +111,26 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--budget", type=float, default=3600.0, help="wall s per new run")
     ap.add_argument("--old-budget", type=float, default=600.0, help="wall s per old run")
-    ap.add_argument("--no-old", action="store_true", help="skip the pre-issue-10 code")
+    ap.add_argument("--no-old", action="store_true", help="skip the baseline")
+    ap.add_argument("--baseline", default="old", choices=["old", "own"],
+                    help="old: the code before issue 10 (commit 7f9bcbd); own: this code "
+                         "with ngspice's own step control (step_plan=False)")
     ap.add_argument("--json", action="store_true")
     ns = ap.parse_args(argv)
     base = {"size": ns.size, "cell": ns.cell, "encoding": ns.encoding, "device": ns.device,
             "codes": ns.codes, "tile": ns.tile}
+    if ns.tile and ns.baseline == "own":
+        ap.error("--baseline own compares crossbar transients; the tile has no step plan")
     keep: list = []
-    shim = None if ns.no_old else old_tree(keep=keep)
+    own = not ns.no_old and ns.baseline == "own"
+    shim = None if ns.no_old or own else old_tree(keep=keep)
     new_runs, old_runs = [], []
     for _ in range(ns.repeat):          # paired rounds: old and new back to back
         new_runs.append(run({**base, "budget_s": ns.budget}, None))
         if shim is not None:
             old_runs.append(run({**base, "budget_s": ns.old_budget}, shim))
+        elif own:
+            old_runs.append(run({**base, "budget_s": ns.old_budget, "step_plan": False}, None))
     med = statistics.median
 
     def summary(runs: list[dict]) -> dict:
@@ -143,7 +153,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     out = {"case": base, "repeat": ns.repeat, "new": summary(new_runs),
            "machine_load_1min": os.getloadavg()[0]}
-    if shim is not None:
+    if old_runs:
+        out["baseline"] = ns.baseline
         out["old"] = summary(old_runs)
         n, o = out["new"], out["old"]
         if "simulated_ns_per_cpu_s" in n and "simulated_ns_per_cpu_s" in (o or {}):
@@ -154,14 +165,16 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"PWM transient {ns.size}x{ns.size} {ns.encoding} {ns.device} {ns.cell}"
               f"{' tile' if ns.tile else ''}, codes {ns.codes} (median of {ns.repeat}; "
               f"load average {out['machine_load_1min']:.1f})")
+        labels = {"new": "new", "old": "own steps" if ns.baseline == "own" else "old"}
         for name in ("new", "old"):
             if name in out:
                 s = out[name]
+                label = labels[name]
                 if "error" in s:
-                    print(f"  {name}: error {s['error']}")
+                    print(f"  {label}: error {s['error']}")
                     continue
                 reach = s.get("reached_s")
-                print(f"  {name}: cpu {s['cpu_s']:8.1f} s  wall {s['wall_s']:8.1f} s  "
+                print(f"  {label}: cpu {s['cpu_s']:8.1f} s  wall {s['wall_s']:8.1f} s  "
                       f"peak {s['max_rss_mb']:.0f} MB  "
                       f"{'finished' if s['finished'] else 'timed out'}"
                       + (f", reached {reach * 1e9:.1f} ns" if reach else ""))
@@ -173,7 +186,8 @@ def main(argv: list[str] | None = None) -> dict:
                           f"{100 * s['charge_vs_op_segments_of_fs']:.1f} % of full scale "
                           f"(regulator line error {1e3 * s['line_error_v']:.1f} mV)")
         if "speedup_cpu" in out:
-            print(f"  simulated time per CPU second, new / old: {out['speedup_cpu']:.1f}x")
+            print(f"  simulated time per CPU second, new / {labels['old']}: "
+                  f"{out['speedup_cpu']:.1f}x")
     for k in keep:
         k.cleanup()
     return out
