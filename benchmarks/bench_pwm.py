@@ -52,8 +52,23 @@ else:
     codes = rng.integers(-127, 128, n)
 if a["encoding"] == "single":
     codes = np.abs(codes)
+if a.get("progress"):
+    # reached time and CPU after every accepted step, in a file that survives the
+    # child (a 256x256 run that hits its budget is halted mid-solve)
+    from aimc.circuits import spice
+    _call = spice._StepControl.__call__
+    _log = open(a["progress"], "w", buffering=1)
+
+    def _tracked(self, t, pdelta, olddelta, redo, ident, loc, user):
+        if loc == 1 and not redo:
+            u = resource.getrusage(resource.RUSAGE_SELF)
+            _log.write(f"{t:.6e} {u.ru_utime + u.ru_stime:.2f}\n")
+        return _call(self, t, pdelta, olddelta, redo, ident, loc, user)
+    spice._StepControl.__call__ = _tracked
 c0 = resource.getrusage(resource.RUSAGE_SELF)
 t0 = time.perf_counter()
+if a.get("progress"):
+    _log.write(f"start {c0.ru_utime + c0.ru_stime:.2f}\n")
 out = {"reached_s": None}
 try:
     if a["tile"]:
@@ -91,11 +106,28 @@ print(json.dumps(out))
 """
 
 
+def progress(path: str) -> dict:
+    """Reached time and CPU seconds from a child's progress file (see CHILD)."""
+    lines = Path(path).read_text().split("\n") if Path(path).exists() else []
+    start = [float(x.split()[1]) for x in lines if x.startswith("start ")]
+    pts = [x.split() for x in lines if x and not x.startswith("start ")]
+    if not start or not pts:
+        return {}
+    return {"reached_s": float(pts[-1][0]), "cpu_s": float(pts[-1][1]) - start[0],
+            "points": len(pts)}
+
+
 def run(args: dict, shim: Path | None) -> dict:
     proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], env=env_for(shim),
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        return {"error": proc.stderr.strip().splitlines()[-1:]}
+        out = {"error": proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]}
+        if args.get("progress"):
+            # the progress file tells how far the child got (the simulated time per
+            # CPU second below is computed from it)
+            out.update(progress(args["progress"]), finished=False, wall_s=float("nan"),
+                       max_rss_mb=float("nan"), window_s=None)
+        return out
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -115,6 +147,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--baseline", default="old", choices=["old", "own"],
                     help="old: the code before issue 10 (commit 7f9bcbd); own: this code "
                          "with ngspice's own step control (step_plan=False)")
+    ap.add_argument("--progress", default=None,
+                    help="file for the new run's reached time and CPU after every step")
     ap.add_argument("--json", action="store_true")
     ns = ap.parse_args(argv)
     base = {"size": ns.size, "cell": ns.cell, "encoding": ns.encoding, "device": ns.device,
@@ -126,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
     shim = None if ns.no_old or own else old_tree(keep=keep)
     new_runs, old_runs = [], []
     for _ in range(ns.repeat):          # paired rounds: old and new back to back
-        new_runs.append(run({**base, "budget_s": ns.budget}, None))
+        new_runs.append(run({**base, "budget_s": ns.budget, "progress": ns.progress}, None))
         if shim is not None:
             old_runs.append(run({**base, "budget_s": ns.old_budget}, shim))
         elif own:
@@ -134,7 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
     med = statistics.median
 
     def summary(runs: list[dict]) -> dict:
-        ok = [r for r in runs if "error" not in r]
+        ok = [r for r in runs if "error" not in r or "reached_s" in r]
         if not ok:
             return {"error": runs[0].get("error") if runs else "not run"}
         s = {k: med(r[k] for r in ok) for k in ("cpu_s", "wall_s", "max_rss_mb")}
