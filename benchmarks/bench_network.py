@@ -174,6 +174,17 @@ def _ready(_) -> int:
     return os.getpid()
 
 
+def _paired_summary(rows: list[dict[str, float]], n: int, k_t1: str, k_tp: str,
+                    k_scaling: str, k_c1: str, k_cp: str, k_load: str) -> dict[str, object]:
+    """Medians of paired rounds (1 process vs several): seconds, the per-round ratio and
+    its median, CPU seconds per image (flat when the work splits without overhead), load."""
+    med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    return {k_t1: med["t1"], k_tp: med["tp"],
+            k_scaling: statistics.median(r["t1"] / r["tp"] for r in rows),
+            f"{k_scaling}_rounds": ", ".join(f"{r['t1'] / r['tp']:.2f}" for r in rows),
+            k_c1: med["c1"] / n, k_cp: med["cp"] / n, k_load: med["load"]}
+
+
 _SHARED: dict[str, object] = {}
 
 
@@ -230,21 +241,16 @@ def bench_mobilenet(n_images: int, procs: int, rounds: int) -> dict[str, float]:
             rows.append({"t1": t1, "tp": tp, "c1": c1, "cp": sum(c for _, c in per),
                          "cp_max": max(c for _, c in per),
                          "load": (l0 + os.getloadavg()[0]) / 2})
-    med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     out["mobilenet_batch_images"] = n
     out["mobilenet_rounds"] = rounds
-    out["mobilenet_batch_1proc_s"] = med["t1"]
-    out[f"mobilenet_batch_{procs}proc_s"] = med["tp"]
-    out["mobilenet_process_scaling"] = statistics.median(r["t1"] / r["tp"] for r in rows)
-    out["mobilenet_process_scaling_rounds"] = ", ".join(
-        f"{r['t1'] / r['tp']:.2f}" for r in rows)
-    # CPU seconds per image: flat when the work splits without overhead
-    out["mobilenet_batch_1proc_cpu_s_per_image"] = med["c1"] / n
-    out[f"mobilenet_batch_{procs}proc_cpu_s_per_image"] = med["cp"] / n
+    out.update(_paired_summary(rows, n, "mobilenet_batch_1proc_s", f"mobilenet_batch_{procs}proc_s",
+                               "mobilenet_process_scaling",
+                               "mobilenet_batch_1proc_cpu_s_per_image",
+                               f"mobilenet_batch_{procs}proc_cpu_s_per_image",
+                               "load_average_1min"))
     # the scaling the CPU times allow on free cores: 1-process CPU / busiest worker's CPU
     out["mobilenet_process_scaling_cpu"] = statistics.median(r["c1"] / r["cp_max"]
                                                              for r in rows)
-    out["load_average_1min"] = med["load"]
     # (b) the user's call: ex.run(batch, workers=procs) forks inside the call (fork,
     # result transfer and all), against ex.run(batch) in this process
     rows = []
@@ -256,15 +262,12 @@ def bench_mobilenet(n_images: int, procs: int, rounds: int) -> dict[str, float]:
         cp += _cpu(resource.RUSAGE_CHILDREN) - ch0
         rows.append({"t1": t1, "tp": tp, "c1": c1, "cp": cp,
                      "load": (l0 + os.getloadavg()[0]) / 2})
-    med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-    out["mobilenet_run_workers1_s"] = med["t1"]
-    out[f"mobilenet_run_workers{procs}_s"] = med["tp"]
-    out["mobilenet_run_workers_scaling"] = statistics.median(r["t1"] / r["tp"] for r in rows)
-    out["mobilenet_run_workers_scaling_rounds"] = ", ".join(
-        f"{r['t1'] / r['tp']:.2f}" for r in rows)
-    out["mobilenet_run_workers1_cpu_s_per_image"] = med["c1"] / n
-    out[f"mobilenet_run_workers{procs}_cpu_s_per_image"] = med["cp"] / n
-    out["load_average_1min_run_workers"] = med["load"]
+    out.update(_paired_summary(rows, n, "mobilenet_run_workers1_s",
+                               f"mobilenet_run_workers{procs}_s",
+                               "mobilenet_run_workers_scaling",
+                               "mobilenet_run_workers1_cpu_s_per_image",
+                               f"mobilenet_run_workers{procs}_cpu_s_per_image",
+                               "load_average_1min_run_workers"))
     out["mobilenet_children_peak_rss_gib"] = _rss_gib(resource.RUSAGE_CHILDREN)
     return out
 
