@@ -8,17 +8,11 @@ in LSB (best line through zero) and the energy per conversion. Usage:
 
 from __future__ import annotations
 
-import os
-
-# one BLAS thread: these measure single-threaded work on a shared machine
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
-
 import argparse
 import json
 import time
 
+import bench_env  # noqa: F401  (one BLAS thread; before NumPy)
 import numpy as np
 from aimc.circuits.adc import (
     CcoAdcConfig,

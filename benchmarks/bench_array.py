@@ -18,38 +18,27 @@ Usage (a tile model is needed: the shipped default or --tile):
 
 from __future__ import annotations
 
-import os
-
-# one BLAS thread: these measure single-threaded work on a shared machine
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
-
 import argparse
 import json
-import resource
+import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import bench_env  # one BLAS thread (before NumPy); CPU time
 import numpy as np
 from aimc.system.array.accuracy import evaluate_accuracy
 from aimc.system.array.layer import AnalogLayer, ArrayConfig, resolve_tile_model
 from aimc.system.networks.digits_mlp import digits_mlp_onnx
 
 
-def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
 def _timed(fn) -> tuple[float, float, object]:
     """(wall s, CPU s, result) of one call."""
-    c0, t0 = _cpu(), time.perf_counter()
+    c0, t0 = bench_env.cpu_s(), time.perf_counter()
     out = fn()
-    return time.perf_counter() - t0, _cpu() - c0, out
+    return time.perf_counter() - t0, bench_env.cpu_s() - c0, out
 
 
 def _median(fn, repeat: int) -> tuple[float, object]:

@@ -24,21 +24,17 @@ the child; its netlist build is reported apart.
 
 from __future__ import annotations
 
-import os
-
-# one BLAS thread: these measure single-threaded work on a shared machine
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
-
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import bench_env  # noqa: F401  (one BLAS thread; before NumPy)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from old_tree import env_for, old_tree  # noqa: E402

@@ -12,13 +12,6 @@ extrapolated to 200 configurations (stated as an extrapolation when --n < 200).
 
 from __future__ import annotations
 
-import os
-
-# one BLAS thread: these measure single-threaded work on a shared machine
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
-
 import argparse
 import json
 import resource
@@ -26,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_env  # noqa: F401  (one BLAS thread; before NumPy)
 import numpy as np
 from aimc.system.studies.study_run import run_study
 from aimc.system.studies.study_spec import load_spec

@@ -15,19 +15,13 @@ and against held-out SPICE points (``--heldout``), by wire resistance.
 
 from __future__ import annotations
 
-import os
-
-# one BLAS thread: these measure single-threaded work on a shared machine
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
-
 import argparse
 import json
 import statistics
 import time
 import warnings
 
+import bench_env  # noqa: F401  (one BLAS thread; before NumPy)
 import numpy as np
 from aimc.circuits.crossbar import CrossbarConfig, weights_to_conductances
 from aimc.surrogate import baselines as bl

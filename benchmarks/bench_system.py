@@ -12,13 +12,6 @@ Prints the median of ``--repeat`` runs of each. Usage:
 
 from __future__ import annotations
 
-import os
-
-# one BLAS thread: these measure single-threaded work on a shared machine
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
-
 import argparse
 import json
 import statistics
@@ -26,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_env  # noqa: F401  (one BLAS thread; before NumPy)
 import onnx
 from aimc.system.cluster.config import ClusterConfig
 from aimc.system.cluster.model import evaluate

@@ -24,17 +24,11 @@ HYBRID time spent in depth-wise on the cores) and prints aimc's own values besid
 
 from __future__ import annotations
 
-import os
-
-# one BLAS thread: these measure single-threaded work on a shared machine
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
-
 import argparse
 import json
 import sys
 
+import bench_env  # noqa: F401  (one BLAS thread; before NumPy)
 import numpy as np
 from scipy.optimize import linprog
 

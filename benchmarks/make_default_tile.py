@@ -19,16 +19,11 @@ model is the same, only its stored held-out figures lack the 256x256 set).
 
 from __future__ import annotations
 
-import os
-
-# one BLAS thread: these measure single-threaded work on a shared machine
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
-
 import argparse
 import sys
 from pathlib import Path
+
+import bench_env  # noqa: F401  (one BLAS thread; before NumPy)
 
 TRAIN = ("surrogate_crossbar_train", "surrogate_dac_train", "surrogate_adc_train")
 HELDOUT = ("surrogate_crossbar_heldout256", "surrogate_dac_heldout", "surrogate_adc_heldout")

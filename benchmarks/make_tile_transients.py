@@ -14,18 +14,12 @@ Cost: about 1 min of CPU per vector (ngspice, one process).
 
 from __future__ import annotations
 
-import os
-
-# one BLAS thread: these measure single-threaded work on a shared machine
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
-
 import argparse
 import sys
 import time
 from pathlib import Path
 
+import bench_env  # noqa: F401  (one BLAS thread; before NumPy)
 import numpy as np
 
 OUT = Path(__file__).resolve().parents[1] / "tests/system/array/data/tile_transients.h5"

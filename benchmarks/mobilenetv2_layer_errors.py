@@ -13,24 +13,13 @@ programming). Wall and CPU time (getrusage), peak memory (max RSS).
 
 from __future__ import annotations
 
-import os
-
-# one BLAS thread: these measure single-threaded work on a shared machine
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
-
 import argparse
 import json
 import resource
 import time
 
+import bench_env  # one BLAS thread (before NumPy); CPU time
 import numpy as np
-
-
-def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,20 +39,20 @@ def main(argv: list[str] | None = None) -> int:
     cfg = ClusterConfig()
     out: dict = {}
     with threadpool_limits(1, "blas"):
-        t0, c0 = time.perf_counter(), _cpu()
+        t0, c0 = time.perf_counter(), bench_env.cpu_s()
         ex = NetworkExecutor(mobilenetv2_graph(seed=0), placement=ClusterPlacement(cfg))
         res = evaluate(ex.net, cfg)
         ex.calibrate(rng.random((args.cal, 3, 224, 224)))
         ex.program(args.t_s, 0)
         out["build_calibrate_program_s"] = time.perf_counter() - t0
-        out["build_calibrate_program_cpu_s"] = _cpu() - c0
+        out["build_calibrate_program_cpu_s"] = bench_env.cpu_s() - c0
         x = rng.random((args.images, 3, 224, 224))
         runs = {}
         for path in ("ideal", "quantised", "analog"):
-            t0, c0 = time.perf_counter(), _cpu()
+            t0, c0 = time.perf_counter(), bench_env.cpu_s()
             runs[path] = ex.run(x, path, t_s=args.t_s, seed=0)
             out[f"{path}_s_per_image"] = (time.perf_counter() - t0) / args.images
-            out[f"{path}_cpu_s_per_image"] = (_cpu() - c0) / args.images
+            out[f"{path}_cpu_s_per_image"] = (bench_env.cpu_s() - c0) / args.images
     out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
     out["n_ima"], out["tiles"] = res.n_ima, ex.n_tiles
     a, q, i = (runs[p].output for p in ("analog", "quantised", "ideal"))
