@@ -4,6 +4,7 @@ and the linear feasibility check of the 11 published Bottleneck ratios."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,10 @@ def test_shape_sensitivity_of_the_bottleneck_rows():
 
 
 def _feasibility():
+    # the script imports its folder's bench_env, as it does when run as a script
+    bench = str(REPO / "benchmarks")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
     spec = importlib.util.spec_from_file_location(
         "bottleneck_feasibility", REPO / "benchmarks" / "bottleneck_feasibility.py")
     mod = importlib.util.module_from_spec(spec)
