@@ -20,6 +20,7 @@ import ctypes
 import hashlib
 import math
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -227,12 +228,13 @@ def _crossbar_cfg(p: dict[str, Any]):
     )
 
 
-def crossbar_case(p: dict[str, Any]):
-    """(config, weights, conductances, inputs) of one crossbar point, from its seed."""
+def crossbar_case(p: dict[str, Any], cfg: Any = None):
+    """(config, weights, conductances, inputs) of one crossbar point, from its seed
+    (``cfg``: the point's configuration when the caller has it already)."""
     from aimc.circuits.crossbar import weights_to_conductances
 
     p = CROSSBAR_OP.complete(p)
-    cfg = _crossbar_cfg(p)
+    cfg = _crossbar_cfg(p) if cfg is None else cfg
     rng = np.random.default_rng(int(p["seed"]))
     w_lo = 0.0 if p["encoding"] == "single" else -1.0
     w = draw(p, "w", rng, (p["rows"], p["cols"]), w_lo, 1.0)
@@ -248,10 +250,102 @@ def _crossbar_netlist(p: dict[str, Any]) -> str:
     return crossbar_design(cfg, g, x).text()
 
 
+_CFG_KEYS = ("rows", "cols", "cell", "encoding", "device", "r_wire_row_ohm",
+             "r_wire_col_ohm", "r_driver_ohm", "v_cm_v", "v_read_v", "regulator",
+             "regulator_gain", "temperature_c")
+_CELL_NAME = re.compile(r"Rc(\d+)_(\d+)_(\d+) ")
+_DRIVER_NAME = re.compile(r"Vd(\d+) ")
+
+
+@dataclass
+class OpTemplate:
+    """The operating-point netlist of one crossbar configuration with its per-point
+    values left open: a point of a linear-device sweep differs from another only in
+    its cells' resistances and its drivers' voltages, so filling those into the lines
+    of the first point's netlist (built by :func:`crossbar_design`) costs a fraction of
+    building the netlist again. :meth:`build` checks on that first point that the
+    filled lines equal the built netlist, and returns None when they do not (the
+    caller builds every netlist in full then)."""
+
+    cfg: Any
+    saves: list[str]
+    lines: list[str]                # the first point's lines; values replaced per point
+    cell_slots: np.ndarray          # line index of each cell, in flat (P, Rp, Cp) order
+    cell_heads: list[str]           # "Rc0_1_2 r1_2 c2_1 " of each cell
+    driver_slots: list[int]         # line index of each driver (physical row order)
+    driver_heads: list[str]
+    outputs: list[str] = field(default_factory=list)
+    drivers: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def build(cfg: Any, g: np.ndarray, x: np.ndarray) -> tuple[OpTemplate | None, str]:
+        """(template or None, the netlist text of this point)."""
+        from aimc.circuits.crossbar import (
+            crossbar_design,
+            op_driver_vectors,
+            op_output_vectors,
+        )
+
+        design = crossbar_design(cfg, g, x)
+        text = design.text()
+        if cfg.device != "linear" or cfg.cell != "1R":
+            return None, text
+        lines = text.split("\n")
+        p, rp, cp = cfg.physical_shape
+        cells: dict[int, tuple[int, str]] = {}
+        drivers: dict[int, tuple[int, str]] = {}
+        for i, line in enumerate(lines):
+            m = _CELL_NAME.match(line) or _DRIVER_NAME.match(line)
+            if m is None:
+                continue
+            head = line[:line.rindex(" ") + 1]
+            if m.re is _CELL_NAME:
+                k, r, c = (int(v) for v in m.groups())
+                cells[(k * rp + r) * cp + c] = (i, head)
+            else:
+                drivers[int(m.group(1))] = (i, head)
+        n_cells = (1 if p > 1 else p) * rp * cp     # a 1R crosspoint's devices: one R
+        if sorted(cells) != list(range(n_cells)) or sorted(drivers) != list(range(rp)):
+            return None, text
+        t = OpTemplate(cfg, design.saves, lines,
+                       np.array([cells[k][0] for k in range(n_cells)]),
+                       [cells[k][1] for k in range(n_cells)],
+                       [drivers[r][0] for r in range(rp)],
+                       [drivers[r][1] for r in range(rp)],
+                       op_output_vectors(cfg), op_driver_vectors(cfg))
+        return (t if t.text(g, x) == text else None), text
+
+    def text(self, g: np.ndarray, x: np.ndarray) -> str:
+        """The netlist of conductances ``g`` and inputs ``x`` (checked as
+        :func:`crossbar_design` checks them)."""
+        from aimc.circuits.crossbar import (
+            check_conductances,
+            check_inputs,
+            physical_conductances,
+            row_drive,
+        )
+
+        cfg = self.cfg
+        gp = physical_conductances(cfg, check_conductances(cfg, g))
+        if gp.shape[0] > 1:             # 1R: the devices of a crosspoint in parallel
+            gp = gp.sum(axis=0, keepdims=True)
+        u = row_drive(cfg, check_inputs(cfg, x))
+        lines = list(self.lines)
+        for i, head, v in zip(self.cell_slots.tolist(), self.cell_heads,
+                              (1.0 / gp).ravel().tolist(), strict=True):
+            lines[i] = head + f"{v:.12g}"
+        for i, head, ui in zip(self.driver_slots, self.driver_heads, u.tolist(),
+                               strict=True):
+            lines[i] = head + f"{cfg.v_cm_v - ui:.12g}"
+        return "\n".join(lines)
+
+
+_TEMPLATES: dict[tuple, tuple[Any, OpTemplate | None]] = {}
+
+
 def _crossbar_prepare(p: dict[str, Any], _n: int) -> Callable[[float], PointRun]:
     from aimc.circuits.crossbar import (
         combine_outputs,
-        crossbar_design,
         ideal_currents,
         op_driver_vectors,
         op_output_vectors,
@@ -259,14 +353,25 @@ def _crossbar_prepare(p: dict[str, Any], _n: int) -> Callable[[float], PointRun]
     )
     from aimc.circuits.spice import simulate
 
-    cfg, w, g, x = crossbar_case(p)
-    design = crossbar_design(cfg, g, x)
-    text = design.text()
+    # the configuration (and the netlist template of a linear one) is made once per
+    # worker and configuration; only the weights and inputs are drawn per point
+    key = tuple(p[k] for k in _CFG_KEYS)
+    cached = _TEMPLATES.get(key)
+    cfg, w, g, x = crossbar_case(p, cached[0] if cached else None)
+    if cached is None or cached[1] is None:
+        template, text = OpTemplate.build(cfg, g, x)
+        if cached is None:
+            if len(_TEMPLATES) >= 64:
+                _TEMPLATES.clear()
+            _TEMPLATES[key] = (cfg, template)
+    else:
+        text = cached[1].text(g, x)
     netlist_hash = _hash(text)
     ideal = ideal_currents(cfg, g, x)
+    saves = op_output_vectors(cfg) + op_driver_vectors(cfg)
 
     def execute(timeout_s: float) -> PointRun:
-        res = simulate(text, design.saves, timeout_s)
+        res = simulate(text, saves, timeout_s)
         i_phys = np.array([res.scalar(v) for v in op_output_vectors(cfg)])
         i_rows = -np.array([res.scalar(v) for v in op_driver_vectors(cfg)])
         power = float(np.sum(-row_drive(cfg, x) * i_rows))

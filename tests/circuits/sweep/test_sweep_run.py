@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import os
 import signal
@@ -75,6 +77,11 @@ def test_small_points_altered_in_one_worker_equal_fresh_single_point_runs(tmp_pa
     texts = [target.netlist(spec.point_params(p)).splitlines() for p in spec.points()]
     assert reusable("\n".join(texts[0]))          # so the worker altered points 1..31
     assert all(alter_commands(a, b) for a, b in zip(texts[:-1], texts[1:], strict=True))
+    # the worker filled a per-configuration template: every point's netlist is, byte
+    # for byte, the one crossbar_design builds (its recorded hash is that text's)
+    want_hash = [hashlib.sha256(("\n".join(t) + "\n").encode()).hexdigest()[:16]
+                 for t in texts]
+    assert list(d.netlist_hash) == want_hash
     for i, point in enumerate(spec.points()):
         params = spec.point_params(point)
         engine()._reset()                          # a fresh load of this point alone
@@ -88,6 +95,32 @@ def test_small_points_altered_in_one_worker_equal_fresh_single_point_runs(tmp_pa
         want = combine_outputs(cfg, want)          # physical -> logical columns
         got = d.outputs["i_out_a"][i]
         assert np.max(np.abs(got - want)) <= 1e-6 * np.max(np.abs(want))
+
+
+@pytest.mark.parametrize("encoding", ["single", "differential", "hermes"])
+def test_netlist_template_fills_the_same_text_as_crossbar_design(encoding):
+    """The per-configuration template of a linear crossbar's operating point gives,
+    for other weights and inputs, exactly the text crossbar_design builds; a
+    non-linear device has no template (its points are built in full)."""
+    from aimc.circuits.crossbar import crossbar_design
+    from aimc.circuits.sweep.targets import OpTemplate
+
+    lo = {"w_low": 0.0} if encoding == "single" else {"w_low": -1.0}
+    n = 0
+    for rw, cw, rd, reg in itertools.product([0.0, 1.5], [0.0, 2.0], [0.0, 10.0],
+                                             ["ideal", "finite"]):
+        base = {"rows": 5, "cols": 3, "encoding": encoding, "r_wire_row_ohm": rw,
+                "r_wire_col_ohm": cw, "r_driver_ohm": rd, "regulator": reg, **lo}
+        cfg, _, g, x = crossbar_case({**base, "seed": 1})
+        template, text = OpTemplate.build(cfg, g, x)
+        assert template is not None and text == crossbar_design(cfg, g, x).text()
+        for seed in range(2, 8):
+            _, _, g, x = crossbar_case({**base, "seed": seed})
+            assert template.text(g, x) == crossbar_design(cfg, g, x).text()
+            n += 1
+    assert n == 16 * 6
+    cfg, _, g, x = crossbar_case({"rows": 3, "cols": 2, "device": "pcm", "seed": 1})
+    assert OpTemplate.build(cfg, g, x)[0] is None
 
 
 def test_dac_and_adc_ci_sweeps_from_python(tmp_path):
