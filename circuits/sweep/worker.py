@@ -123,6 +123,44 @@ def _watch_parent(ppid: int) -> None:
         time.sleep(0.5)
 
 
+def preload() -> None:
+    """Import what a worker needs (but start no ngspice): done once in a parent that
+    forks its workers (:func:`aimc.circuits.sweep.run.fork_worker`)."""
+    import PySpice.Spice.NgSpice.Shared  # noqa: F401
+    from aimc.circuits import crossbar, spice  # noqa: F401
+    from aimc.circuits.sweep.targets import TARGETS  # noqa: F401
+
+
+def forked_main(fd: int, ppid: int, stderr_fd: int) -> int:
+    """A worker forked from its parent (see :func:`preload`): as a new process would
+    be, in its own session, stdin/stdout on /dev/null, stderr to ``stderr_fd``, and
+    no other file of the parent open (its sweep file's lock, other workers' sockets)."""
+    import signal
+
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.dup2(stderr_fd, 2)
+    keep = {0, 1, 2, fd}
+    try:
+        open_fds = [int(n) for n in os.listdir("/proc/self/fd")]
+    except OSError:
+        open_fds = list(range(3, 4096))
+    for n in open_fds:
+        if n not in keep:
+            try:
+                os.close(n)
+            except OSError:
+                pass
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL if sig != signal.SIGPIPE else signal.SIG_IGN)
+    # the parent's unwritten output stays in its own buffers, not written twice
+    sys.stdout = open(1, "w", closefd=False)   # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False)   # noqa: SIM115
+    return main([str(fd), str(ppid)])
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     fd = int(argv[0])

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import h5py
@@ -165,6 +166,61 @@ def test_crash_abort_hang_and_timeout_are_recorded_and_the_sweep_goes_on(tmp_pat
         np.testing.assert_allclose(d.outputs["i_out_a"][i], direct.outputs["i_out_a"],
                                    rtol=1e-12)
     assert np.all(np.isnan(d.outputs["i_out_a"][[1, 3, 4, 5, 6, 7]]))
+
+
+_FORKED_SWEEPS = r"""
+import json, sys
+from pathlib import Path
+from aimc.circuits.sweep import run
+from aimc.circuits.sweep.spec import SweepSpec
+forked = []
+init = run.WorkerProcess.__init__
+def spy(self):
+    init(self)
+    forked.append(self.forked)
+run.WorkerProcess.__init__ = spy
+out = Path(sys.argv[1])
+xb = SweepSpec(generator="crossbar_op", name="xb", seed=8, repeat=12,
+               fixed={"rows": 4, "cols": 3, "r_wire_row_ohm": 1.0, "r_wire_col_ohm": 1.0},
+               record=["i_out_a", "power_w"]).validate()
+faults = SweepSpec(generator="fault_probe", seed=3, timeout_s=2.0,
+                   grid={"fault": ["none", "segfault", "hang", "abort", "none"]}).validate()
+a = run.run_sweep(xb, out / "xb.h5", workers=2, progress=False)
+b = run.run_sweep(faults, out / "faults.h5", workers=2, progress=False, grace_s=1.0)
+print(json.dumps({"forked": forked, "ok": [a.points_ok, b.points_ok]}))
+"""
+
+
+def test_forked_workers_equal_new_interpreters_and_report_crashes(tmp_path):
+    """A single-threaded process without ngspice forks its workers (modules imported
+    once); the points equal those of workers started as new interpreters bit for bit,
+    and a forked worker's segfault, abort and hang are recorded as a new one's are."""
+    from aimc.circuits.sweep import run as run_mod
+
+    r = subprocess.run([sys.executable, "-c", _FORKED_SWEEPS, str(tmp_path)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["forked"] and all(got["forked"]), got        # replacements too
+    assert got["ok"] == [12, 2]
+    d = read_sweep(tmp_path / "faults.h5")
+    assert list(d.status) == ["ok", "failed", "timeout", "failed", "ok"]
+    assert "SIGSEGV" in d.message[1] and "SIGABRT" in d.message[3]
+    assert "killed and replaced" in d.message[2]
+    forked = read_sweep(tmp_path / "xb.h5")
+    assert run_mod.FORK_WORKERS
+    run_mod.FORK_WORKERS = False
+    try:
+        xb = SweepSpec(generator="crossbar_op", name="xb", seed=8, repeat=12,
+                       fixed={"rows": 4, "cols": 3, "r_wire_row_ohm": 1.0,
+                              "r_wire_col_ohm": 1.0}, record=["i_out_a", "power_w"])
+        run_sweep(xb.validate(), tmp_path / "spawned.h5", workers=2, progress=False)
+    finally:
+        run_mod.FORK_WORKERS = True
+    spawned = read_sweep(tmp_path / "spawned.h5")
+    np.testing.assert_array_equal(forked.outputs["i_out_a"], spawned.outputs["i_out_a"])
+    np.testing.assert_array_equal(forked.outputs["power_w"], spawned.outputs["power_w"])
+    assert list(forked.netlist_hash) == list(spawned.netlist_hash)
 
 
 def test_cli_json_exit_status_and_resume(tmp_path):
