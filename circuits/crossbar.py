@@ -33,7 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from aimc.circuits.devices import device_from_name
+from aimc.circuits.compiled import MODEL_TYPE, osdi_library
+from aimc.circuits.devices import device_from_name, osdi_instance, osdi_model_line
 from aimc.circuits.models import GENERIC, MosfetModels
 from aimc.circuits.netlist import Design
 from aimc.circuits.safety import (
@@ -49,6 +50,7 @@ from PySpice.Spice.Netlist import Circuit
 CELLS = ("1R", "1T1R")
 ENCODINGS = ("single", "differential", "hermes")
 DEVICES = ("linear", "pcm", "rram")
+DEVICE_BACKENDS = ("osdi", "bsource")
 REGULATORS = ("ideal", "finite")
 
 
@@ -82,6 +84,9 @@ class CrossbarConfig:
     mosfets: MosfetModels = field(default_factory=lambda: GENERIC)
     temperature_c: float = 27.0
     name: str = "crossbar"
+    # non-linear cells: "osdi" = the compiled device (circuits/compiled.py; B-sources,
+    # with one logged warning, where it cannot be built), "bsource" = B-sources
+    device_backend: str = "osdi"
 
     def __post_init__(self) -> None:
         for attr in ("rows", "cols"):
@@ -92,6 +97,7 @@ class CrossbarConfig:
         check_choice(self.encoding, ENCODINGS, "weight encoding")
         check_choice(self.device, DEVICES, "device model")
         check_choice(self.regulator, REGULATORS, "regulator")
+        check_choice(self.device_backend, DEVICE_BACKENDS, "device backend")
         for attr in ("r_wire_row_ohm", "r_wire_col_ohm", "c_wire_row_f", "c_wire_col_f",
                      "r_driver_ohm"):
             check_positive(getattr(self, attr), attr, allow_zero=True)
@@ -259,6 +265,15 @@ def _col_nodes(cfg: CrossbarConfig) -> np.ndarray:
     return np.broadcast_to(np.char.add("o", c.astype(str)), (rp, cp))
 
 
+_CELL_MODEL = "aimc_cell"
+
+
+def uses_compiled_device(cfg: CrossbarConfig) -> bool:
+    """Whether the netlist's non-linear cells are the compiled device (backend
+    ``"osdi"`` and the library builds here) rather than B-sources."""
+    return cfg.device_backend == "osdi" and osdi_library() is not None
+
+
 def array_lines(cfg: CrossbarConfig, gp: np.ndarray) -> list[str]:
     """Wires, cells (and access transistors) as SPICE lines."""
     p, rp, cp = cfg.physical_shape
@@ -293,6 +308,9 @@ def array_lines(cfg: CrossbarConfig, gp: np.ndarray) -> list[str]:
         # half the elements (half the B-source evaluations per Newton iteration).
         gp = gp.sum(axis=0, keepdims=True)
         p = 1
+    compiled = cfg.device != "linear" and uses_compiled_device(cfg)
+    if compiled:
+        lines.append(osdi_model_line(dev, _CELL_MODEL, MODEL_TYPE))
     for k in range(p):
         tag = np.char.add(np.char.add(np.char.add(f"{k}_", rr.astype(str)), "_"), cc.astype(str))
         if cfg.cell == "1R":
@@ -309,6 +327,9 @@ def array_lines(cfg: CrossbarConfig, gp: np.ndarray) -> list[str]:
             res = _fmt(1.0 / g_)
             lines += [f"Rc{n} {a} {b} {r}" for n, a, b, r in zip(
                 tag_, top_, bot_, res, strict=True)]
+        elif compiled:
+            lines += [osdi_instance(f"c{n}", b, a, _CELL_MODEL, float(gv))
+                      for n, a, b, gv in zip(tag_, top_, bot_, g_, strict=True)]
         else:
             # device current flows n+ -> n- as current(V(n+) - V(n-)): the column
             # side is n+ so that positive current flows out of the output line

@@ -141,6 +141,11 @@ class RramDevice:
         """``B<name> n_plus n_minus I={G·v0·sinh(V/v0)}``."""
         return _b_source(self, name, n_plus, n_minus, g_s)
 
+    def osdi_params(self) -> dict[str, float]:
+        """Model parameters of the compiled device (:mod:`aimc.circuits.compiled`):
+        the PCM law with ``asym`` = 0 is this law."""
+        return {"v0": self.v0_v, "asym": 0.0}
+
     def current(self, v: np.ndarray, g: np.ndarray) -> np.ndarray:
         """I [A] = g·v0·sinh(v/v0) for v [V], g [S] (broadcast; argument clamped)."""
         v = np.asarray(v, dtype=float)
@@ -203,6 +208,10 @@ class PcmDevice:
         """``B<name> n_plus n_minus I={G·v0·sinh(V/v0)·(1+asym·tanh(V/v_s))}``."""
         return _b_source(self, name, n_plus, n_minus, g_s)
 
+    def osdi_params(self) -> dict[str, float]:
+        """Model parameters of the compiled device (:mod:`aimc.circuits.compiled`)."""
+        return {"v0": self.v0_v, "asym": self.asym, "vs": self.v_s_v}
+
     def current(self, v: np.ndarray, g: np.ndarray) -> np.ndarray:
         """I [A] for v [V], g [S] (broadcast; arguments clamped as in SPICE)."""
         v = np.asarray(v, dtype=float)
@@ -223,6 +232,25 @@ def _b_source(dev: RramDevice | PcmDevice, name: str, n_plus: str, n_minus: str,
     _check_node(n_minus, "node")
     g = _check_g(g_s)
     return f"B{name} {n_plus} {n_minus} I={{{dev._expr(n_plus, n_minus, g)}}}"
+
+
+def osdi_model_line(dev: RramDevice | PcmDevice, model: str, model_type: str) -> str:
+    """``.model <model> <model_type> v0=... asym=... [vs=...]``: the compiled device's
+    model card for ``dev`` (exact doubles, validated model name)."""
+    check_name(model, "model name")
+    check_name(model_type, "model type")
+    params = " ".join(f"{k}={_num(v)}" for k, v in dev.osdi_params().items())
+    return f".model {model} {model_type} {params}"
+
+
+def osdi_instance(name: str, n_plus: str, n_minus: str, model: str, g_s: float) -> str:
+    """``N<name> n_plus n_minus <model> g=<g_s>``: one compiled-device cell, current
+    from ``n_plus`` through the device to ``n_minus`` (validated names)."""
+    check_name(name, "device name")
+    _check_node(n_plus, "node")
+    _check_node(n_minus, "node")
+    check_name(model, "model name")
+    return f"N{name} {n_plus} {n_minus} {model} g={_num(_check_g(g_s))}"
 
 
 DEVICE_NAMES: tuple[str, ...] = ("linear", "pcm", "rram")

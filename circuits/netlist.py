@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aimc.circuits.safety import check_name, netlist_text
-from aimc.circuits.spice import SimResult, StepPlan, simulate
+from aimc.circuits.spice import SimResult, StepPlan, batch_text, simulate
 from PySpice.Spice.Netlist import Circuit
 
 
@@ -62,13 +62,15 @@ class Design:
         return hashlib.sha256(self.text().encode()).hexdigest()[:16]
 
     def write(self, folder: str | Path, name: str | None = None) -> Path:
-        """Write the netlist to ``folder/name.cir`` (atomically) and return its path."""
+        """Write the netlist to ``folder/name.cir`` (atomically) and return its path.
+        The file runs as it is in ``ngspice -b`` (a netlist with the compiled cell
+        device carries the ``pre_osdi`` line that loads its library: spice.batch_text)."""
         name = check_name(name or self.circuit.title.replace(" ", "_"), "netlist name")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{name}.cir"
         tmp = path.with_suffix(".cir.tmp")
-        tmp.write_text(self.text())
+        tmp.write_text(batch_text(self.text()))
         tmp.replace(path)
         return path
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from aimc.circuits.compiled import MODEL_TYPE, osdi_library, safe_library_path
 
 INSTALL_HELP = (
     "ngspice (with its shared library) is required for SPICE simulation but was not found.\n"
@@ -248,6 +249,37 @@ def alter_commands(loaded: list[str], lines: list[str]) -> list[bytes] | None:
     return cmds
 
 
+_OSDI_MODEL = re.compile(rf"^[ \t]*\.model[ \t]+\S+[ \t]+{MODEL_TYPE}\b", re.I | re.M)
+
+
+def needs_osdi(netlist: str) -> bool:
+    """Whether ``netlist`` uses the compiled cell device (a ``.model ... aimccell`` line):
+    ngspice must load its library (:mod:`aimc.circuits.compiled`) first."""
+    return MODEL_TYPE in netlist and _OSDI_MODEL.search(netlist) is not None
+
+
+def _osdi_path() -> str:
+    """The compiled device's library, checked again before its path reaches ngspice."""
+    path = osdi_library()
+    if path is None:
+        raise SpiceError("the netlist uses the compiled cell device (aimccell), but its "
+                         "library could not be built here (see the logged warning); use "
+                         "device_backend='bsource'")
+    return safe_library_path(path)
+
+
+def batch_text(netlist: str) -> str:
+    """``netlist`` as a file for ``ngspice -b``: ending in ``.end``, and if it uses the
+    compiled cell device, with a ``.control`` block whose ``pre_osdi`` line loads the
+    library before ngspice parses the circuit."""
+    text = netlist.rstrip()
+    if text.lower().endswith(".end"):
+        text = text[:-4].rstrip()
+    if needs_osdi(netlist):
+        text += f"\n.control\npre_osdi {_osdi_path()}\n.endc"
+    return text + "\n.end\n"
+
+
 _SPICE_SCALE = {"f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3,
                 "meg": 1e6, "g": 1e9, "t": 1e12, "mil": 25.4e-6}
 _SPICE_NUMBER = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)(meg|mil|[fpnumkgt])?",
@@ -399,6 +431,7 @@ class Engine:
         self.reused = 0              # runs that altered the loaded circuit (no parse)
         self._loaded: list[str] | None = None   # lines of a reusable loaded circuit
         self._step = _StepControl()
+        self._osdi = False           # compiled cell device loaded (once per instance)
 
     # -- low level ---------------------------------------------------------
     def _log(self) -> str:
@@ -428,6 +461,20 @@ class Engine:
 
     def _errors(self) -> list[str]:
         return error_lines(self._log())
+
+    def _load_osdi(self) -> None:
+        """Load the compiled cell device into ngspice (``osdi <library>``), once: its
+        device type then stays registered for every later circuit."""
+        if self._osdi:
+            return
+        path = _osdi_path()
+        self._clear()
+        rc = self._lib.ngSpice_Command(f"osdi {path}".encode("ascii"))
+        errs = self._errors()
+        if rc or errs:
+            raise SpiceError(f"ngspice could not load the compiled cell device {path}",
+                             "\n".join(errs) or self._log())
+        self._osdi = True
 
     def _clear(self) -> None:
         self._shared.clear_output()
@@ -482,6 +529,8 @@ class Engine:
                     raise_for(errs, "load")
             else:
                 self._reset()
+                if needs_osdi(netlist):
+                    self._load_osdi()
                 self._clear()
                 arr, keep = self._line_array(netlist)
                 rc = self._lib.ngSpice_Circ(arr)
@@ -642,8 +691,7 @@ def simulate_batch(netlist: str, vectors: list[str], timeout_s: float = 600.0) -
         raise NgspiceNotFoundError(INSTALL_HELP)
     with tempfile.TemporaryDirectory(prefix="aimc-ng-") as tmp:
         cir, raw = Path(tmp) / "net.cir", Path(tmp) / "out.raw"
-        cir.write_text(netlist if netlist.rstrip().lower().endswith(".end")
-                       else netlist + "\n.end\n")
+        cir.write_text(batch_text(netlist))
         t0 = time.perf_counter()
         try:
             proc = subprocess.run([exe, "-b", "-r", str(raw), str(cir)], capture_output=True,

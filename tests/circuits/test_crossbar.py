@@ -228,8 +228,11 @@ def test_current_probes_equal_the_source_currents(tmp_path):
     sense and driver source, first in the netlist, so that ngspice keeps only them):
     each probe voltage equals its source's branch current in the same run."""
     exe = ngspice_executable()
+    # B-source cells: the netlist text runs in plain `ngspice -b` below (the compiled
+    # device's library is loaded by aimc's runners, test_compiled_device.py)
     cfg = CrossbarConfig(rows=3, cols=2, encoding="hermes", cell="1T1R", device="pcm",
-                         regulator="finite", r_wire_row_ohm=2.0, r_wire_col_ohm=2.0)
+                         regulator="finite", r_wire_row_ohm=2.0, r_wire_col_ohm=2.0,
+                         device_backend="bsource")
     g, x = random_case(cfg)
     design = crossbar_design(cfg, g, x)
     lines = design.text().splitlines()

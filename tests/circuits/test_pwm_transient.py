@@ -30,13 +30,14 @@ def _case(cfg: CrossbarConfig, seed: int):
     return g, codes
 
 
+@pytest.mark.parametrize("backend", ["osdi", "bsource"])
 @pytest.mark.parametrize("cell", ["1R", "1T1R"])
-def test_hermes_pcm_transient_equals_segment_operating_points(cell):
+def test_hermes_pcm_transient_equals_segment_operating_points(cell, backend):
     """The README's configuration (HERMES PCM, 1 ohm wires), small: the transient's
     charge per physical output line equals the segment sum within the edges' share
     (20 ps edges of a non-linear I-V, at most ~2e-3 of the largest charge)."""
     cfg = CrossbarConfig(rows=6, cols=4, encoding="hermes", device="pcm", cell=cell,
-                         r_wire_row_ohm=1.0, r_wire_col_ohm=1.0)
+                         r_wire_row_ohm=1.0, r_wire_col_ohm=1.0, device_backend=backend)
     g, codes = _case(cfg, 7)
     res = simulate_pwm(cfg, g, codes, t_lsb_s=T_LSB, t_edge_s=20e-12)
     q_ops = segment_charges(cfg, g, codes, T_LSB)
@@ -93,7 +94,7 @@ def test_step_plan_is_as_accurate_as_ngspice_own_steps(cell):
     steps per edge, 5.7e-6 1T1R with four; ngspice's own 1.2e-5 and 8.6e-6 of the
     largest charge), with fewer time points."""
     cfg = CrossbarConfig(rows=6, cols=4, encoding="hermes", device="pcm", cell=cell,
-                         r_wire_row_ohm=1.0, r_wire_col_ohm=1.0)
+                         r_wire_row_ohm=1.0, r_wire_col_ohm=1.0, device_backend=backend)
     g, codes = _case(cfg, 7)
     ref = simulate_pwm(cfg, g, codes, t_lsb_s=T_LSB, t_max_step_s=0.5e-12, t_step_s=0.5e-12,
                        step_plan=False)
