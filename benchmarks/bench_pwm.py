@@ -8,6 +8,8 @@ time on a shared machine swings 2x and more. The old path gets a wall-time budge
 
     python benchmarks/bench_pwm.py                       # README's 64x64 HERMES PCM 1T1R
     python benchmarks/bench_pwm.py --baseline own        # step plan vs ngspice's own steps
+    python benchmarks/bench_pwm.py --baseline bsource    # compiled cells vs B-sources
+    python benchmarks/bench_pwm.py --per-device 2000     # CPU per device and iteration
     python benchmarks/bench_pwm.py --size 256 --cell 1R --encoding single \\
         --device linear --codes random8 --no-old         # 256x256 1R, 8-bit codes
     python benchmarks/bench_pwm.py --tile --size 32 --no-old   # full tile ground truth
@@ -18,13 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import bench_env  # noqa: F401  (one BLAS thread; before NumPy)
+import bench_env  # one BLAS thread; before NumPy
 
 sys.path.insert(0, str(Path(__file__).parent))
 from old_tree import env_for, old_tree  # noqa: E402
@@ -38,7 +41,11 @@ engine()
 a = json.loads(sys.argv[1])
 n = a["size"]
 cfg = xb.CrossbarConfig(rows=n, cols=n, encoding=a["encoding"], device=a["device"],
-                        cell=a["cell"], r_wire_row_ohm=1.0, r_wire_col_ohm=1.0)
+                        cell=a["cell"], r_wire_row_ohm=1.0, r_wire_col_ohm=1.0,
+                        **({"device_backend": a["backend"]} if "backend" in a else {}))
+# the cells' backend as run (the code before the compiled device had B-sources only)
+out0 = {"backend": "osdi" if hasattr(xb, "uses_compiled_device")
+        and xb.uses_compiled_device(cfg) else "bsource"}
 rng = np.random.default_rng(0)
 lo = 0.0 if a["encoding"] == "single" else -1.0
 g = xb.weights_to_conductances(rng.uniform(lo, 1, (n, n)), a["encoding"])
@@ -65,7 +72,7 @@ c0 = resource.getrusage(resource.RUSAGE_SELF)
 t0 = time.perf_counter()
 if a.get("progress"):
     _log.write(f"start {c0.ru_utime + c0.ru_stime:.2f}\n")
-out = {"reached_s": None}
+out = {"reached_s": None, **out0}
 try:
     if a["tile"]:
         from aimc.circuits.tile import TileConfig, simulate_tile
@@ -127,6 +134,57 @@ def run(args: dict, shim: Path | None) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def per_device(n: int, rounds: int) -> dict:
+    """CPU per device and Newton iteration: ``n`` cells, each behind its own 1 kΩ
+    resistor from a 0.3 V, 1 GHz sine source, in ``ngspice -b`` (process CPU from
+    getrusage of the child; ``.options acct`` for the iteration count). Each cell
+    kind runs a 2 ns and a 6 ns transient: the difference in CPU over the difference
+    in iterations leaves out parsing and set-up. Cells: a resistor (the floor), the
+    PCM B-source, the compiled PCM device; rounds back to back."""
+    from aimc.circuits.compiled import MODEL_TYPE
+    from aimc.circuits.devices import PcmDevice, osdi_instance, osdi_model_line
+    from aimc.circuits.spice import simulate
+
+    dev = PcmDevice()
+    cells = {
+        "resistor": lambda k: f"Rd{k} b{k} 0 4e4",
+        "bsource": lambda k: dev.spice(f"d{k}", f"b{k}", "0", 25e-6),
+        "osdi": lambda k: osdi_instance(f"d{k}", f"b{k}", "0", "cell", 25e-6),
+    }
+
+    def one(kind: str, stop_ns: int) -> tuple[float, float]:
+        lines = ["* per-device CPU"]
+        if kind == "osdi":
+            lines.append(osdi_model_line(dev, "cell", MODEL_TYPE))
+        for k in range(n):
+            lines += [f"V{k} a{k} 0 SIN(0 0.3 1e9)", f"R{k} a{k} b{k} 1e3", cells[kind](k)]
+        lines += [".options acct klu", f".tran 10p {stop_ns}n", ".end"]
+        c0 = bench_env.cpu_s(resource.RUSAGE_CHILDREN)
+        r = simulate("\n".join(lines) + "\n", ["time"], batch=True)
+        cpu = bench_env.cpu_s(resource.RUSAGE_CHILDREN) - c0
+        its = [float(line.split("=")[1]) for line in r.log.splitlines()
+               if line.strip().startswith("Transient iterations =")]
+        return cpu, its[0]
+
+    per: dict[str, list[float]] = {k: [] for k in cells}
+    info: dict[str, tuple] = {}
+    for _ in range(rounds):
+        for kind in cells:
+            c2, i2 = one(kind, 2)
+            c6, i6 = one(kind, 6)
+            per[kind].append((c6 - c2) / (i6 - i2) / n)
+            info[kind] = (i2, i6, c2, c6)
+    med = statistics.median
+    out: dict = {"devices": n, "rounds": rounds, "machine_load_1min": os.getloadavg()[0]}
+    floor = med(per["resistor"])
+    for kind in cells:
+        i2, i6, c2, c6 = info[kind]
+        out[kind] = {"iterations_2ns": i2, "iterations_6ns": i6, "cpu_2ns_s": c2,
+                     "cpu_6ns_s": c6, "us_per_device_iteration": 1e6 * med(per[kind]),
+                     "us_above_resistor": 1e6 * (med(per[kind]) - floor)}
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=64)
@@ -140,20 +198,39 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--budget", type=float, default=3600.0, help="wall s per new run")
     ap.add_argument("--old-budget", type=float, default=600.0, help="wall s per old run")
     ap.add_argument("--no-old", action="store_true", help="skip the baseline")
-    ap.add_argument("--baseline", default="old", choices=["old", "own"],
+    ap.add_argument("--baseline", default="old", choices=["old", "own", "bsource"],
                     help="old: the code before issue 10 (commit 7f9bcbd); own: this code "
-                         "with ngspice's own step control (step_plan=False)")
+                         "with ngspice's own step control (step_plan=False); bsource: "
+                         "this code with B-source cells (device_backend='bsource')")
+    ap.add_argument("--per-device", type=int, default=0, metavar="N",
+                    help="only measure CPU per device and Newton iteration with N cells "
+                         "(resistor, B-source, compiled device; --repeat rounds)")
     ap.add_argument("--progress", default=None,
                     help="file for the new run's reached time and CPU after every step")
     ap.add_argument("--json", action="store_true")
     ns = ap.parse_args(argv)
+    if ns.per_device:
+        out = per_device(ns.per_device, ns.repeat)
+        if ns.json:
+            print(json.dumps(out, indent=2))
+        else:
+            print(f"{ns.per_device} cells, ngspice -b, 6 ns minus 2 ns transient, median "
+                  f"of {ns.repeat}; load average {out['machine_load_1min']:.1f}")
+            for kind in ("resistor", "bsource", "osdi"):
+                r = out[kind]
+                print(f"  {kind:8s}: {r['us_per_device_iteration']:6.2f} us CPU per device and "
+                      f"iteration ({r['us_above_resistor']:6.2f} above a resistor); last "
+                      f"round 2 ns: {r['iterations_2ns']:.0f} iterations {r['cpu_2ns_s']:.1f} "
+                      f"s, 6 ns: {r['iterations_6ns']:.0f} iterations {r['cpu_6ns_s']:.1f} s")
+        return out
     base = {"size": ns.size, "cell": ns.cell, "encoding": ns.encoding, "device": ns.device,
             "codes": ns.codes, "tile": ns.tile}
     if ns.tile and ns.baseline == "own":
         ap.error("--baseline own compares crossbar transients; the tile has no step plan")
     keep: list = []
     own = not ns.no_old and ns.baseline == "own"
-    shim = None if ns.no_old or own else old_tree(keep=keep)
+    bsrc = not ns.no_old and ns.baseline == "bsource"
+    shim = None if ns.no_old or own or bsrc else old_tree(keep=keep)
     new_runs, old_runs = [], []
     for _ in range(ns.repeat):          # paired rounds: old and new back to back
         new_runs.append(run({**base, "budget_s": ns.budget, "progress": ns.progress}, None))
@@ -161,6 +238,9 @@ def main(argv: list[str] | None = None) -> dict:
             old_runs.append(run({**base, "budget_s": ns.old_budget}, shim))
         elif own:
             old_runs.append(run({**base, "budget_s": ns.old_budget, "step_plan": False}, None))
+        elif bsrc:
+            old_runs.append(run({**base, "budget_s": ns.old_budget, "backend": "bsource"},
+                                None))
     med = statistics.median
 
     def summary(runs: list[dict]) -> dict:
@@ -169,6 +249,7 @@ def main(argv: list[str] | None = None) -> dict:
             return {"error": runs[0].get("error") if runs else "not run"}
         s = {k: med(r[k] for r in ok) for k in ("cpu_s", "wall_s", "max_rss_mb")}
         s["finished"] = all(r["finished"] for r in ok)
+        s["backend"] = ok[0].get("backend")
         s["reached_s"] = ok[0].get("reached_s")
         s["window_s"] = ok[0].get("window_s")
         if ok[0].get("points"):
@@ -195,7 +276,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"PWM transient {ns.size}x{ns.size} {ns.encoding} {ns.device} {ns.cell}"
               f"{' tile' if ns.tile else ''}, codes {ns.codes} (median of {ns.repeat}; "
               f"load average {out['machine_load_1min']:.1f})")
-        labels = {"new": "new", "old": "own steps" if ns.baseline == "own" else "old"}
+        labels = {"new": "new", "old": {"own": "own steps", "bsource": "B-sources"}.get(
+            ns.baseline, "old")}
         for name in ("new", "old"):
             if name in out:
                 s = out[name]
@@ -204,7 +286,9 @@ def main(argv: list[str] | None = None) -> dict:
                     print(f"  {label}: error {s['error']}")
                     continue
                 reach = s.get("reached_s")
-                print(f"  {label}: cpu {s['cpu_s']:8.1f} s  wall {s['wall_s']:8.1f} s  "
+                pts = f"  {s['points']} points" if s.get("points") else ""
+                print(f"  {label} ({s.get('backend')}): cpu {s['cpu_s']:8.1f} s  "
+                      f"wall {s['wall_s']:8.1f} s{pts}  "
                       f"peak {s['max_rss_mb']:.0f} MB  "
                       f"{'finished' if s['finished'] else 'timed out'}"
                       + (f", reached {reach * 1e9:.1f} ns" if reach else ""))

@@ -94,7 +94,7 @@ def test_step_plan_is_as_accurate_as_ngspice_own_steps(cell):
     steps per edge, 5.7e-6 1T1R with four; ngspice's own 1.2e-5 and 8.6e-6 of the
     largest charge), with fewer time points."""
     cfg = CrossbarConfig(rows=6, cols=4, encoding="hermes", device="pcm", cell=cell,
-                         r_wire_row_ohm=1.0, r_wire_col_ohm=1.0, device_backend=backend)
+                         r_wire_row_ohm=1.0, r_wire_col_ohm=1.0)
     g, codes = _case(cfg, 7)
     ref = simulate_pwm(cfg, g, codes, t_lsb_s=T_LSB, t_max_step_s=0.5e-12, t_step_s=0.5e-12,
                        step_plan=False)
