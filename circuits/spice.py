@@ -222,6 +222,25 @@ def reusable(netlist: str) -> bool:
     return has_op
 
 
+# "name n1 n2 " (a line without its value, single spaces) -> the start of its `alter`
+# command, or "" when such a line cannot be altered: a sweep's points share these
+_ALTER_HEADS: dict[str, str] = {}
+
+
+def _alter_head(head: str) -> str:
+    cmd = _ALTER_HEADS.get(head)
+    if cmd is None:
+        t = head.split(" ")
+        ok = (len(t) == 4 and not t[3] and all(t[:3]) and t[0][0] in "rRvViI"
+              and _NAME_BAD.isdisjoint(t[0]) and head.isascii() and head.isprintable())
+        cmd = "" if not ok else (f"alter {t[0]} = " if t[0][0] in "rR"
+                                 else f"alter {t[0]} dc = ")
+        if len(_ALTER_HEADS) > 200_000:
+            _ALTER_HEADS.clear()
+        _ALTER_HEADS[head] = cmd
+    return cmd
+
+
 def alter_commands(loaded: list[str], lines: list[str]) -> list[bytes] | None:
     """The `alter` commands that turn the loaded circuit (``loaded``, its netlist lines,
     :func:`reusable`) into ``lines``, or None when they differ in anything but the
@@ -233,6 +252,18 @@ def alter_commands(loaded: list[str], lines: list[str]) -> list[bytes] | None:
     for old, new in zip(loaded, lines, strict=True):
         if old == new:
             continue
+        # the common case, lines written with single spaces: the checks of the part
+        # before the value are made once per distinct such part (_alter_head)
+        head, _, token = new.rpartition(" ")
+        head += " "
+        was = old[len(head):]
+        if len(head) > 1 and old.startswith(head) and was and was.isprintable() \
+                and " " not in was:
+            cmd = _alter_head(head)
+            value = alter_value(token) if cmd else None
+            if value is not None and (cmd[6] not in "rR" or float(value) > 0):
+                cmds.append((cmd + value).encode("ascii"))
+                continue
         a, b = old.split(), new.split()
         if len(a) != 4 or len(b) != 4 or a[:3] != b[:3] or b[0][0] not in "rRvViI" \
                 or not _NAME_BAD.isdisjoint(b[0]):

@@ -558,6 +558,22 @@ def chunk_size(n_points: int, n_workers: int, max_chunk: int = 32) -> int:
     return max(1, min(max_chunk, n_points // max(1, 4 * n_workers)))
 
 
+def chunk_sizes(n_points: int, n_workers: int, max_chunk: int = 32,
+                min_chunk: int = 4) -> list[int]:
+    """Points per Dask task, in submission order: :func:`chunk_size` of the points
+    still to be handed out, so the chunks shrink towards the end of the sweep (down
+    to ``min_chunk``, or the first chunk's size if that is smaller) and the workers
+    finish at about the same time instead of one running a whole last chunk alone."""
+    sizes: list[int] = []
+    left = n_points
+    min_chunk = min(min_chunk, chunk_size(n_points, n_workers, max_chunk))
+    while left > 0:
+        k = min(left, max(min_chunk, chunk_size(left, n_workers, max_chunk)))
+        sizes.append(k)
+        left -= k
+    return sizes
+
+
 def check_scheduler(address: str, timeout_s: float = 20.0) -> int:
     """Number of workers of the Dask scheduler at ``address``; PoolError if unreachable."""
     from distributed import Client
@@ -580,8 +596,9 @@ def run_dask(tasks: Iterable[Task], target: str, outputs: list[str], address: st
              chunk: int | None = None) -> int:
     """Run ``tasks`` on the Dask cluster at ``address``; outcomes in any order.
 
-    Points go to the cluster in chunks (:func:`chunk_size`, or ``chunk`` points per
-    Dask task): per-task scheduling costs milliseconds, as much as a small point.
+    Points go to the cluster in chunks (:func:`chunk_sizes`, shrinking towards the
+    end, or ``chunk`` points per Dask task): per-task scheduling costs milliseconds,
+    as much as a small point.
 
     Returns the number of Dask workers the cluster had when the sweep started.
     """
@@ -600,9 +617,12 @@ def run_dask(tasks: Iterable[Task], target: str, outputs: list[str], address: st
         n_workers = len(client.scheduler_info().get("workers", {}))
         futures = {}
         todo = list(tasks)
-        size = chunk_size(len(todo), n_workers) if chunk is None else max(1, chunk)
-        for k in range(0, len(todo), size):
+        sizes = (chunk_sizes(len(todo), n_workers) if chunk is None
+                 else [max(1, chunk)] * -(-len(todo) // max(1, chunk)))
+        k = 0
+        for size in sizes:
             part = todo[k:k + size]
+            k += size
             fut = client.submit(dask_points, target, part, outputs, timeout_s, grace,
                                 key=f"aimc-points-{tag}-{part[0][0]}", pure=False)
             futures[fut.key] = (fut, [index for index, _ in part])

@@ -102,6 +102,34 @@ def test_what_is_not_altered():
     assert not reusable(NET.replace(".op", ".op\n.param k=1"))
 
 
+ODD_LINES = [("R1 a b 10", "R1 a b 20"), ("R1 a b 10", "R1 a b 0"), ("R1 a  b 10", "R1 a  b 20"),
+             ("R1 a b 10", "R1 a c 20"), ("R1 a b\t10", "R1 a b 20"), ("R1 a b 10 ", "R1 a b 20"),
+             ("R1 a b ", "R1 a b 20"), ("V1 a 0 1", "V1 a 0 -2.5e-3"), ("I1 a 0 1", "I1 a 0 x"),
+             ("C1 a 0 1", "C1 a 0 2"), ("R(1 a b 1", "R(1 a b 2"),
+             ("R\u00fc a b 1", "R\u00fc a b 2"),
+             ("R1 a b 1", "R1 a b 1.5\t"), (" R1 a b 1", " R1 a b 2"), ("R1 a b 1", "R1 a b 1e400"),
+             ("R1 a b 5", "R1 a b +5.0"), ("R1 a b 1 2", "R1 a b 1 3"), ("R1 a b 1", "R1 a b -1"),
+             ("V1 a 0 dc 1", "V1 a 0 dc 2"), ("R1 a b 1", "r1 a b 2"), ("R1 a b 1", "R1 a b .5"),
+             ("R1 a b 1", "R1 a b 5."), ("R1 a b 1\u2000", "R1 a b 2")]
+
+
+@pytest.mark.parametrize(("old", "new"), ODD_LINES)
+def test_alter_shortcut_decides_as_the_token_split(monkeypatch, old, new):
+    """alter_commands' shortcut for single-spaced lines (checks of "name n1 n2" made
+    once) gives what splitting both lines into tokens gives, on odd lines too."""
+    import aimc.circuits.spice as spice
+
+    def outcome():
+        try:
+            return spice.alter_commands(["t", old], ["t", new])
+        except Exception as e:  # noqa: BLE001 - the same error either way
+            return type(e).__name__
+
+    fast = outcome()
+    monkeypatch.setattr(spice, "_alter_head", lambda head: "")     # never the shortcut
+    assert fast == outcome()
+
+
 @pytest.mark.parametrize("r2", [3000.0, 2e3, 1e6, 7.5])
 def test_divider_after_alter_is_the_hand_calculation(r2):
     simulate(NET.format(r2=1234.0), ["v(b)"])

@@ -145,3 +145,15 @@ def test_losing_a_dask_worker_mid_sweep_loses_no_point(cluster, tmp_path):
         finished = f["points/finished_utc"][()]
     assert np.sum(finished > t_kill) >= n - done_before - 2  # the rest ran after the loss
     assert np.all(np.isfinite(d.outputs["i_out_a"]))
+
+
+def test_dask_chunks_shrink_towards_the_end_and_cover_every_point_once():
+    from aimc.circuits.sweep.run import chunk_size, chunk_sizes
+
+    for n, w in [(400, 2), (2000, 2), (24, 2), (8, 2), (5, 3), (1, 1), (0, 2), (97, 4)]:
+        sizes = chunk_sizes(n, w)
+        assert sum(sizes) == n and all(s >= 1 for s in sizes)
+        assert sizes == sorted(sizes, reverse=True)             # shrinking
+        assert not sizes or sizes[0] == max(1, chunk_size(n, w))
+        if n >= 400:        # many small chunks at the end, not one of 32 alone
+            assert sizes[0] == 32 and sizes[-1] <= 4 and len(sizes) > n // 32
