@@ -165,9 +165,18 @@ def main(argv: list[str] | None = None) -> dict:
             out[f"{name}: dask 2 / local 2"] = med(
                 runs[f"{name} dask 2"][i]["points_per_s"]
                 / runs[f"{name} local 2"][i]["points_per_s"] for i in range(k))
+    loads = [r["load_average"] for v in runs.values() for r in v]
+    out["load_range"] = [min(loads), max(loads)]
     if "old" in trees:
         out["old_ref"] = ns.ref
         k = len(runs["new local 2"])
+        out["rounds: new / old points/s, local 2"] = [
+            runs["new local 2"][i]["points_per_s"] / runs["old local 2"][i]["points_per_s"]
+            for i in range(k)]
+        if "new dask 2" in runs:
+            out["rounds: new dask 2 / new local 2"] = [
+                runs["new dask 2"][i]["points_per_s"] / runs["new local 2"][i]["points_per_s"]
+                for i in range(k)]
         for mode in ("local 1", "local 2", "dask 2"):
             if f"new {mode}" in runs:
                 for m, what in (("points_per_s", "points/s"),
@@ -184,15 +193,17 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         print(f"{ns.size}x{ns.size} crossbar op sweep, {ns.points} points, median of "
               f"{ns.repeat} paired rounds, old = {ns.ref}, load average "
-              f"{out['load_average']:.1f} (median over runs "
-              f"{med(r['load_average'] for v in runs.values() for r in v):.1f})")
+              f"{out['load_average']:.1f} (over the runs: median {med(loads):.1f}, "
+              f"{min(loads):.1f}-{max(loads):.1f})")
         for k, v in table.items():
             cpu = v.get("cpu_per_point_ms")
             print(f"  {k:14s} {v['points_per_s']:8.1f} pt/s   steady "
-                  f"{v['steady_points_per_s']:8.1f} pt/s"
+                  f"{v['steady_points_per_s']:8.1f} pt/s   wall {v['wall_s']:6.2f} s"
                   + (f"   cpu {cpu:6.2f} ms/pt" if cpu and "dask" not in k else ""))
         for k, v in out.items():
-            if "/" in k:
+            if k.startswith("rounds"):
+                print(f"  {k:40s} " + " ".join(f"{x:.2f}x" for x in v))
+            elif "/" in k:
                 print(f"  {k:40s} {v:6.2f}x")
     for k in keep:
         k.cleanup()

@@ -576,12 +576,28 @@ def chunk_sizes(n_points: int, n_workers: int, max_chunk: int = 32,
 
 def check_scheduler(address: str, timeout_s: float = 20.0) -> int:
     """Number of workers of the Dask scheduler at ``address``; PoolError if unreachable."""
+    with _dask_client(address, timeout_s) as client:
+        return _dask_workers(client, address)
+
+
+@contextlib.contextmanager
+def _dask_client(address: str, timeout_s: float):
+    """A Dask client of ``address``; PoolError if the scheduler cannot be reached."""
     from distributed import Client
 
     try:
-        with Client(address, timeout=f"{timeout_s}s") as client:
-            n = len(client.scheduler_info().get("workers", {}))
+        client = Client(address, timeout=f"{timeout_s}s")
     except (OSError, TimeoutError, ValueError) as e:
+        raise PoolError(f"cannot reach the Dask scheduler at {address!r}: {e}") from None
+    with client:
+        yield client
+
+
+def _dask_workers(client: Any, address: str) -> int:
+    """The scheduler's number of workers; PoolError if it has none."""
+    try:
+        n = len(client.scheduler_info().get("workers", {}))
+    except (OSError, TimeoutError) as e:
         raise PoolError(f"cannot reach the Dask scheduler at {address!r}: {e}") from None
     if n == 0:
         raise PoolError(f"the Dask scheduler at {address!r} has no workers; start some with "
@@ -593,16 +609,21 @@ def check_scheduler(address: str, timeout_s: float = 20.0) -> int:
 
 def run_dask(tasks: Iterable[Task], target: str, outputs: list[str], address: str,
              timeout_s: float, on_outcome: OnOutcome, grace_s: float | None = None,
-             chunk: int | None = None) -> int:
+             chunk: int | None = None, before_results: Callable[[], Any] | None = None,
+             ) -> int:
     """Run ``tasks`` on the Dask cluster at ``address``; outcomes in any order.
 
     Points go to the cluster in chunks (:func:`chunk_sizes`, shrinking towards the
     end, or ``chunk`` points per Dask task): per-task scheduling costs milliseconds,
     as much as a small point.
 
-    Returns the number of Dask workers the cluster had when the sweep started.
+    ``before_results`` is called once the points are submitted, before the first
+    outcome is handled (a new sweep creates its file then, while the first points run).
+    PoolError if the scheduler cannot be reached or has no workers (before
+    ``before_results``). Returns the number of Dask workers the cluster had when the
+    sweep started.
     """
-    from distributed import Client, as_completed
+    from distributed import as_completed
 
     grace = default_grace_s(timeout_s) if grace_s is None else grace_s
     tag = uuid.uuid4().hex[:8]
@@ -613,8 +634,8 @@ def run_dask(tasks: Iterable[Task], target: str, outputs: list[str], address: st
     log.setLevel(logging.CRITICAL)
     with contextlib.ExitStack() as stack:
         stack.callback(log.setLevel, level)
-        client = stack.enter_context(Client(address, timeout="30s"))
-        n_workers = len(client.scheduler_info().get("workers", {}))
+        client = stack.enter_context(_dask_client(address, 30.0))
+        n_workers = _dask_workers(client, address)
         futures = {}
         todo = list(tasks)
         sizes = (chunk_sizes(len(todo), n_workers) if chunk is None
@@ -626,6 +647,8 @@ def run_dask(tasks: Iterable[Task], target: str, outputs: list[str], address: st
             fut = client.submit(dask_points, target, part, outputs, timeout_s, grace,
                                 key=f"aimc-points-{tag}-{part[0][0]}", pure=False)
             futures[fut.key] = (fut, [index for index, _ in part])
+        if before_results is not None:
+            before_results()
         for fut in as_completed([f for f, _ in futures.values()]):
             _, indices = futures.pop(fut.key)
             if fut.status == "finished":
@@ -715,7 +738,8 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
     """Run (or resume) a sweep into ``out``; return its summary.
 
     Raises :class:`~aimc.circuits.sweep.spec.SpecError` or
-    :class:`~aimc.circuits.sweep.store.SweepFileError` before anything runs.
+    :class:`~aimc.circuits.sweep.store.SweepFileError` before anything is recorded (a new
+    Dask sweep has handed its points to the cluster by then; they are cancelled).
     """
     from aimc.circuits.sweep.spec import load_spec
 
@@ -723,30 +747,45 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
         spec = load_spec(spec)
     spec.validate()
     n_workers = workers or os.cpu_count() or 1
-    if scheduler:
-        check_scheduler(scheduler)
-    else:
-        check_memory(spec, min(n_workers, spec.n_points()))
-    # A new sweep runs every point: its workers start now, while the file is created.
     from aimc.circuits.sweep.store import resolve_out
 
-    fresh = not scheduler and (force or not resolve_out(out).exists())
+    # A new sweep runs every point: its workers start now (local pool), or its points
+    # go to the Dask cluster first (Dask), while the file is created.
+    new_file = force or not resolve_out(out).exists()
+    fresh = not scheduler and new_file
+    if scheduler and not new_file:
+        check_scheduler(scheduler)
+    elif not scheduler:
+        check_memory(spec, min(n_workers, spec.n_points()))
     started = [WorkerProcess() for _ in range(min(n_workers, spec.n_points()))] \
         if fresh else []
-    try:
-        store = SweepStore(out, spec, force=force, checkpoint_s=checkpoint_s)
-    except BaseException:
-        for w in started:
-            w.kill()
-        raise
+    holder: list[SweepStore] = []
+
+    def open_store() -> SweepStore:
+        if not holder:
+            holder.append(SweepStore(out, spec, force=force, checkpoint_s=checkpoint_s))
+        return holder[0]
+
+    if not (scheduler and new_file):
+        try:
+            open_store()
+        except BaseException:
+            for w in started:
+                w.kill()
+            raise
     t0 = time.monotonic()
     run_outcomes: list[PointOutcome] = []
     bar = None
     lost = False
     try:
-        todo = store.todo(retry_failed)
-        skipped = store.n - len(todo)
-        tasks = [(i, spec.point_params(store.points[i])) for i in todo]
+        if holder:
+            todo = holder[0].todo(retry_failed)
+            skipped = holder[0].n - len(todo)
+            points = holder[0].points
+        else:                       # a new file: every point, as the file will list them
+            points = spec.points()
+            todo, skipped = list(range(len(points))), 0
+        tasks = [(i, spec.point_params(points[i])) for i in todo]
         if progress and tasks:
             from tqdm import tqdm
 
@@ -758,7 +797,7 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
         def on_outcome(o: PointOutcome) -> None:
             if not o.worker:
                 o.worker = worker_id()
-            store.record(o)
+            holder[0].record(o)
             run_outcomes.append(PointOutcome(o.index, o.status, o.message,
                                              sim_time_s=o.sim_time_s,
                                              wall_time_s=o.wall_time_s))
@@ -771,7 +810,8 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
         if scheduler:
             try:
                 n_workers = run_dask(tasks, spec.generator, outputs, scheduler,
-                                     spec.timeout_s, on_outcome, grace_s)
+                                     spec.timeout_s, on_outcome, grace_s,
+                                     before_results=open_store)
             except SchedulerLostError:
                 lost = True
         else:
@@ -783,7 +823,9 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
             w.kill()
         if bar is not None:
             bar.close()
-        store.close()
+        if holder:
+            holder[0].close()
+    store = holder[0]
     if lost:
         pending = int(np.sum(store.status == STATUS["pending"]))
         raise SchedulerLostError(f"Dask scheduler {scheduler} lost; {pending} points pending; "
