@@ -18,8 +18,10 @@ keeps Newton iterations of ngspice from overflowing). NumPy applies the same cla
 so SPICE and NumPy agree everywhere, not only in the read range.
 
 Element names: the line starts with ``R`` (linear) or ``B`` (behavioural current
-source) followed by ``name``; ``name`` and the node names are validated
-(:mod:`aimc.circuits.safety`), so no text can add SPICE lines.
+source) followed by ``name``, or ``N`` for the compiled cell device of the same law
+(:func:`osdi_instance`, :func:`osdi_model_line`; :mod:`aimc.circuits.compiled`);
+``name`` and the node names are validated (:mod:`aimc.circuits.safety`), so no text
+can add SPICE lines.
 """
 
 from __future__ import annotations
