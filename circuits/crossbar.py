@@ -289,12 +289,18 @@ def array_lines(cfg: CrossbarConfig, gp: np.ndarray) -> list[str]:
             if cfg.c_wire_row_f > 0:
                 cw = f"{cfg.c_wire_row_f:.12g}"
                 lines += [f"Cwr{r}_{c} {nodes[c + 1]} 0 {cw}" for c in range(cp)]
-    # column wires: c{c}_0 -> c{c}_1 ... -> o{c}
+    # column wires: c{c}_0 -> c{c}_1 ... -> o{c}, written from the output end (o{c},
+    # c{c}_{Rp-1}, ... c{c}_0). ngspice numbers nodes in the order the netlist first
+    # names them, and KLU's fill-in depends on that numbering (its maximum transversal
+    # and AMD start from it): numbered from the sense end like the row lines from
+    # their drivers, the 256x256 mesh factors with 6.3 M non-zeros instead of 8.1 M
+    # (docs/readme/spice-speed.md). Same elements, same names, same circuit.
     if cfg.r_wire_col_ohm > 0:
         cwr = f"{cfg.r_wire_col_ohm:.12g}"
         for c in range(cp):
             nodes = list(cn[:, c]) + [f"o{c}"]
-            lines += [f"Rwc{c}_{r} {nodes[r]} {nodes[r + 1]} {cwr}" for r in range(rp)]
+            lines += [f"Rwc{c}_{r} {nodes[r]} {nodes[r + 1]} {cwr}"
+                      for r in range(rp - 1, -1, -1)]
             if cfg.c_wire_col_f > 0:
                 cw = f"{cfg.c_wire_col_f:.12g}"
                 lines += [f"Cwc{c}_{r} {nodes[r]} 0 {cw}" for r in range(rp)]
