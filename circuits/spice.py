@@ -19,6 +19,7 @@ another binding (InSpice, plain ctypes) touches this file only. Handled here
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import ctypes.util
 import logging
@@ -463,6 +464,7 @@ class Engine:
         self._loaded: list[str] | None = None   # lines of a reusable loaded circuit
         self._step = _StepControl()
         self._osdi = False           # compiled cell device loaded (once per instance)
+        self._halting = False        # a halted run's thread had not stopped (see _halt)
 
     # -- low level ---------------------------------------------------------
     def _log(self) -> str:
@@ -534,6 +536,13 @@ class Engine:
         ``step_plan``: times a transient lands on (see :class:`_StepControl`).
         """
         with self._lock:
+            if self._halting:             # a timed-out run's thread had not stopped yet
+                if not self._halt(_HALT_GRACE_S):
+                    raise SpiceError("ngspice is still busy with a simulation that timed "
+                                     "out and was halted (it stops at its next time "
+                                     "point); run again later or in a new process")
+                self._halting = False
+                self._reset()
             if step_plan is not None:
                 self._install_step_control()
             if self._step.installed:
@@ -579,11 +588,16 @@ class Engine:
             self._command("bg_run")
             # sleep until ngspice's thread reports that it has exited (or time out)
             if not self._done.wait(timeout_s):
-                self._command("bg_halt")
-                self._done.wait(30.0)
-                self._reset()
+                stopped = self._halt(_HALT_GRACE_S)
+                if stopped:
+                    self._reset()
+                else:                     # never unload a circuit under a running solve
+                    self._halting = True
                 raise SpiceTimeoutError(
-                    f"simulation exceeded its timeout of {timeout_s:g} s and was halted",
+                    f"simulation exceeded its timeout of {timeout_s:g} s and was halted"
+                    + ("" if stopped else
+                       f" (ngspice's thread had not stopped {_HALT_GRACE_S:g} s later; the "
+                       "next run waits for it)"),
                     self._log()[-2000:],
                 )
             sim_s = time.perf_counter() - t1
@@ -636,6 +650,30 @@ class Engine:
         arr = self._ffi.from_buffer("char *[]", ptrs)
         return arr, (raw, buf, ptrs)
 
+    def _halt(self, grace_s: float) -> bool:
+        """Stop ngspice's background thread after a timeout; True once it has exited.
+
+        ``bg_halt`` sets ngspice's interrupt flag, which the thread reads only between
+        time points (``dctran.c``), and waits for it at most 1 s (``_thread_stop`` in
+        ``sharedspice.c``: 100 x 10 ms) before it gives up with "Couldn't stop ngspice"
+        and a non-zero return. A time point of a 256x256 mesh takes seconds, so the
+        thread is usually still solving then: unloading the circuit under it, or
+        leaving the process while it still calls back into Python, crashed the
+        process (no error text). So: wait for the thread's own exit report, asking
+        again every second, up to ``grace_s``; then ``bg_halt`` once more, which joins
+        the exited thread and clears the interrupt flag for the next run. False: still
+        running (the circuit stays loaded; the next run or the process's exit waits).
+        """
+        deadline = time.monotonic() + grace_s
+        while True:
+            self._lib.ngSpice_Command(b"bg_halt")       # non-zero while still running
+            if self._done.is_set():
+                self._lib.ngSpice_Command(b"bg_halt")   # join it, reset ngspice's flags
+                return True
+            if time.monotonic() > deadline:
+                return False
+            self._done.wait(1.0)
+
     def _circuit_loaded(self) -> bool:
         cur = self._lib.ngSpice_CurPlot()
         return cur != self._ffi.NULL
@@ -655,6 +693,9 @@ class Engine:
 # ngspice's thread and its own heap, never reuses: handed back to the system before
 # the run, ~14 MB less peak at 256x256. glibc only; skipped for small netlists.
 _LARGE_NETLIST_CHARS = 1_000_000
+# how long a timed-out run may take to reach ngspice's next interrupt check (the next
+# time point) before the engine is given up (Engine._halt)
+_HALT_GRACE_S = 300.0
 _MALLOC_TRIM = getattr(ctypes.CDLL(ctypes.util.find_library("c")), "malloc_trim", None)
 
 
@@ -673,7 +714,15 @@ def engine() -> Engine:
     if _ENGINE is None or _ENGINE_PID != os.getpid():
         _ENGINE = Engine()
         _ENGINE_PID = os.getpid()
+        atexit.register(_stop_at_exit, _ENGINE)
     return _ENGINE
+
+
+def _stop_at_exit(eng: Engine) -> None:
+    """At interpreter exit, let a halted run's thread stop first: it calls back into
+    Python after every time point, which crashes an interpreter that is shutting down."""
+    if eng._halting and os.getpid() == _ENGINE_PID:
+        eng._halt(_HALT_GRACE_S)
 
 
 def _read_raw(path: Path) -> dict[str, np.ndarray]:

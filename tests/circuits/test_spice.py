@@ -87,6 +87,37 @@ def test_timeout_halts_the_run_and_the_engine_stays_usable():
     assert simulate(DIVIDER, ["v(b)"]).scalar("v(b)") == pytest.approx(0.25)
 
 
+def _shuffled_grid(n: int, seed: int = 1) -> str:
+    """An n x n grid of 1 ohm resistors, lines in random order (so ngspice numbers its
+    nodes randomly and KLU's factorisation fills in heavily: the operating point of a
+    100x100 grid takes seconds), driven at one corner and loaded at the other."""
+    import random
+
+    lines = [f"Rh{i}_{j} n{i}_{j} n{i}_{j + 1} 1" for i in range(n) for j in range(n - 1)]
+    lines += [f"Rv{i}_{j} n{i}_{j} n{i + 1}_{j} 1" for i in range(n - 1) for j in range(n)]
+    random.Random(seed).shuffle(lines)
+    return ("grid\n" + "\n".join(lines) + f"\nV1 n0_0 0 1\nRl n{n - 1}_{n - 1} 0 1\n"
+            ".options klu\n.tran 1p 10p\n.end\n")
+
+
+def test_timeout_during_an_uninterruptible_solve_keeps_the_engine_usable(monkeypatch):
+    """ngspice reads a halt request only between time points, and its ``bg_halt``
+    gives up after 1 s: a timeout that falls into a long solve (here the transient's
+    initial operating point of a badly numbered 120x120 grid, seconds) left the thread
+    running, and the runner unloaded the circuit under it (a crash) or the next run
+    failed ('cannot execute "run"'). With no grace at all for the halt, the timeout
+    is a SpiceTimeoutError at once, the circuit stays loaded, and the next run waits
+    for the thread to reach its next time point: a divider is solved right after."""
+    from aimc.circuits import spice
+
+    monkeypatch.setattr(spice, "_HALT_GRACE_S", 0.0)
+    with pytest.raises(SpiceTimeoutError, match="had not stopped"):
+        simulate(_shuffled_grid(120), [], timeout_s=0.2)
+    monkeypatch.undo()
+    for _ in range(2):
+        assert simulate(DIVIDER, ["v(b)"]).scalar("v(b)") == pytest.approx(0.25, rel=1e-12)
+
+
 def test_asking_for_a_vector_not_saved_is_an_error():
     with pytest.raises(SpiceError, match="not in the result"):
         simulate(DIVIDER, ["v(nowhere)"])
