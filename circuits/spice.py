@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -716,6 +717,17 @@ def engine() -> Engine:
         _ENGINE_PID = os.getpid()
         atexit.register(_stop_at_exit, _ENGINE)
     return _ENGINE
+
+
+def ngspice_loaded() -> bool:
+    """Whether ngspice has been started in this process. A process forked from it
+    inherits the library's global state (its registered callbacks, a step plan's
+    clipping, no background thread) and cannot simulate reliably: start such workers
+    as new interpreters instead (``spawn``)."""
+    if _ENGINE is not None:
+        return True
+    shared = sys.modules.get("PySpice.Spice.NgSpice.Shared")
+    return bool(shared is not None and getattr(shared.NgSpiceShared, "_instances", None))
 
 
 def _stop_at_exit(eng: Engine) -> None:

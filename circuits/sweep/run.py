@@ -74,10 +74,7 @@ def can_fork() -> bool:
             or threading.active_count() != 1:
         return False
     spice = sys.modules.get("aimc.circuits.spice")
-    if spice is not None and getattr(spice, "_ENGINE", None) is not None:
-        return False
-    shared = sys.modules.get("PySpice.Spice.NgSpice.Shared")
-    return not (shared is not None and getattr(shared.NgSpiceShared, "_instances", None))
+    return not (spice is not None and spice.ngspice_loaded())
 
 
 class ForkedProcess:

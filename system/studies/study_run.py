@@ -7,6 +7,7 @@ finished configuration is never computed twice.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -52,6 +53,18 @@ class StudySummary:
                 f"({self.n_ok} ok, {self.n_failed} failed) in {self.wall_s:.1f} s on "
                 f"{self.workers} {'Dask' if self.scheduler else 'local'} worker(s) -> "
                 f"{self.out}")
+
+
+def _pool_context() -> Any:
+    """Fork (cheap: the modules are imported) unless ngspice runs in this process: a
+    forked child would inherit its state (callbacks, a step plan's clipping) and its
+    transients fail ("timestep too small"); then new interpreters (spawn)."""
+    import multiprocessing as mp
+
+    spice = sys.modules.get("aimc.circuits.spice")
+    if "fork" in mp.get_all_start_methods() and not (spice and spice.ngspice_loaded()):
+        return mp.get_context("fork")
+    return mp.get_context("spawn")
 
 
 def run_study(spec: StudySpec | str | Path, out: str | Path, workers: int = 2,
@@ -100,12 +113,10 @@ def run_study(spec: StudySpec | str | Path, out: str | Path, workers: int = 2,
             for i in todo:
                 done(study_task(i, configs[i], *args))
         else:
-            import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
             n_workers = workers
-            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            with ProcessPoolExecutor(workers, mp_context=_pool_context()) as pool:
                 futs = [pool.submit(study_task, i, configs[i], *args) for i in todo]
                 for fut in as_completed(futs):
                     done(fut.result())

@@ -66,3 +66,24 @@ def test_dask_study_equals_the_local_pool(tmp_path):
     for k in ("digits_mlp.acc_seeds", "digits_cnn.acc_seeds", "digits_cnn.mvm_sigma_pct",
               "digits_cnn.energy_j", "digits_mlp.devices"):
         np.testing.assert_allclose(d["objectives"][k], loc["objectives"][k], rtol=1e-12)
+
+
+def test_local_pool_after_a_planned_transient_in_this_process(tmp_path):
+    """A study's local pool started from a process whose ngspice already ran a
+    planned PWM transient: its workers must not inherit that ngspice (a forked copy
+    keeps the plan's step clipping and fails its own transients with "timestep too
+    small"); the pool's results equal the in-process run's."""
+    from aimc.circuits import crossbar as xb
+    from aimc.system.studies.study_run import run_study
+
+    cfg = xb.CrossbarConfig(rows=3, cols=2, encoding="single", device="linear")
+    res = xb.simulate_pwm(cfg, np.full((3, 2), 10e-6), codes=np.array([1, 2, 3]),
+                          t_lsb_s=1e-9)
+    # ideal wires: each line's charge is G * v_read * (1 + 2 + 3) LSB
+    np.testing.assert_allclose(res.q_out_c, 10e-6 * cfg.v_read_v * 6e-9, rtol=1e-9)
+    run_study(parse_spec(SPEC), tmp_path / "pool.h5", workers=2)
+    run_study(parse_spec(SPEC), tmp_path / "here.h5", workers=1)
+    pool, here = read_study(tmp_path / "pool.h5"), read_study(tmp_path / "here.h5")
+    assert np.all(pool["status"] == 1) and np.all(here["status"] == 1)
+    for k in ("digits_mlp.acc_seeds", "digits_cnn.acc_seeds", "digits_cnn.energy_j"):
+        np.testing.assert_allclose(pool["objectives"][k], here["objectives"][k], rtol=1e-12)
