@@ -285,6 +285,14 @@ def alter_commands(loaded: list[str], lines: list[str]) -> list[bytes] | None:
 _OSDI_MODEL = re.compile(rf"^[ \t]*\.model[ \t]+\S+[ \t]+{MODEL_TYPE}\b", re.I | re.M)
 
 
+NGSPICE_THREADS = 1
+"""OpenMP threads of ngspice's device loads (its ``num_threads``). ngspice's own init
+file sets 8, and Debian's build evaluates OSDI devices (the compiled cell) in OpenMP
+loops: on 2 cores a 32x32 HERMES PCM 1T1R transient took 9-10 s wall and 15 s CPU with
+8 threads, 2.3-3.1 s with one. aimc runs in parallel over processes (sweep workers,
+studies) instead."""
+
+
 def needs_osdi(netlist: str) -> bool:
     """Whether ``netlist`` uses the compiled cell device (a ``.model ... aimccell`` line):
     ngspice must load its library (:mod:`aimc.circuits.compiled`) first."""
@@ -304,12 +312,13 @@ def _osdi_path() -> str:
 def batch_text(netlist: str) -> str:
     """``netlist`` as a file for ``ngspice -b``: ending in ``.end``, and if it uses the
     compiled cell device, with a ``.control`` block whose ``pre_osdi`` line loads the
-    library before ngspice parses the circuit."""
+    library before ngspice parses the circuit (and :data:`NGSPICE_THREADS` threads)."""
     text = netlist.rstrip()
     if text.lower().endswith(".end"):
         text = text[:-4].rstrip()
     if needs_osdi(netlist):
-        text += f"\n.control\npre_osdi {_osdi_path()}\n.endc"
+        text += (f"\n.control\npre_osdi {_osdi_path()}\n"
+                 f"set num_threads={NGSPICE_THREADS}\n.endc")
     return text + "\n.end\n"
 
 
@@ -466,6 +475,7 @@ class Engine:
         self._step = _StepControl()
         self._osdi = False           # compiled cell device loaded (once per instance)
         self._halting = False        # a halted run's thread had not stopped (see _halt)
+        self._command(f"set num_threads={NGSPICE_THREADS}")
 
     # -- low level ---------------------------------------------------------
     def _log(self) -> str:

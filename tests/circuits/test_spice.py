@@ -103,7 +103,8 @@ def _shuffled_grid(n: int, seed: int = 1) -> str:
 def test_timeout_during_an_uninterruptible_solve_keeps_the_engine_usable(monkeypatch):
     """ngspice reads a halt request only between time points, and its ``bg_halt``
     gives up after 1 s: a timeout that falls into a long solve (here the transient's
-    initial operating point of a badly numbered 120x120 grid, seconds) left the thread
+    initial operating point of a badly numbered 300x300 grid: one factorisation lasts
+    longer than the 1 s grace also on an idle machine, where 120x120 did not) left the thread
     running, and the runner unloaded the circuit under it (a crash) or the next run
     failed ('cannot execute "run"'). With no grace at all for the halt, the timeout
     is a SpiceTimeoutError at once, the circuit stays loaded, and the next run waits
@@ -112,7 +113,7 @@ def test_timeout_during_an_uninterruptible_solve_keeps_the_engine_usable(monkeyp
 
     monkeypatch.setattr(spice, "_HALT_GRACE_S", 0.0)
     with pytest.raises(SpiceTimeoutError, match="had not stopped"):
-        simulate(_shuffled_grid(120), [], timeout_s=0.2)
+        simulate(_shuffled_grid(300), [], timeout_s=0.2)
     monkeypatch.undo()
     for _ in range(2):
         assert simulate(DIVIDER, ["v(b)"]).scalar("v(b)") == pytest.approx(0.25, rel=1e-12)
