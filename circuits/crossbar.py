@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from aimc.circuits.compiled import MODEL_TYPE, osdi_library
-from aimc.circuits.devices import device_from_name, osdi_instance, osdi_model_line
+from aimc.circuits.devices import device_from_name, osdi_model_line
 from aimc.circuits.models import GENERIC, MosfetModels
 from aimc.circuits.netlist import Design
 from aimc.circuits.safety import (
@@ -334,8 +334,11 @@ def array_lines(cfg: CrossbarConfig, gp: np.ndarray) -> list[str]:
             lines += [f"Rc{n} {a} {b} {r}" for n, a, b, r in zip(
                 tag_, top_, bot_, res, strict=True)]
         elif compiled:
-            lines += [osdi_instance(f"c{n}", b, a, _CELL_MODEL, float(gv))
-                      for n, a, b, gv in zip(tag_, top_, bot_, g_, strict=True)]
+            # devices.osdi_instance's line, written in one pass as the resistors are
+            # (names and nodes are made here from integers; g > 0 checked above;
+            # repr: the exact double)
+            lines += [f"Nc{n} {b} {a} {_CELL_MODEL} g={gv!r}"
+                      for n, a, b, gv in zip(tag_, top_, bot_, g_.tolist(), strict=True)]
         else:
             # device current flows n+ -> n- as current(V(n+) - V(n-)): the column
             # side is n+ so that positive current flows out of the output line
