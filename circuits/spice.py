@@ -722,7 +722,15 @@ _ENGINE_PID: int | None = None
 def engine() -> Engine:
     """The ngspice engine of this process (created on first use)."""
     global _ENGINE, _ENGINE_PID
-    if _ENGINE is None or _ENGINE_PID != os.getpid():
+    if _ENGINE is not None and _ENGINE_PID != os.getpid():
+        # a forked child of a process that had started ngspice: the library's global
+        # state (callbacks, a step plan's clipping) is the parent's and transients
+        # fail in odd ways ("timestep too small"); say so instead
+        raise SpiceError("this process was forked from one that had started ngspice; "
+                         "its copy of ngspice is not usable: start worker processes "
+                         "with the 'spawn' method (or fork before the first simulation; "
+                         "see spice.ngspice_loaded)")
+    if _ENGINE is None:
         _ENGINE = Engine()
         _ENGINE_PID = os.getpid()
         atexit.register(_stop_at_exit, _ENGINE)

@@ -147,3 +147,28 @@ def test_batch_mode_gives_the_same_results_and_errors():
     slow = "t\nV1 a 0 SIN(0 1 1G)\nR1 a b 1k\nC1 b 0 1p\n.tran 1f 10u\n.end\n"
     with pytest.raises(SpiceTimeoutError):
         simulate(slow, [], timeout_s=0.5, batch=True)
+
+
+def test_a_forked_copy_of_a_started_ngspice_refuses_to_simulate():
+    """A process forked after ngspice started holds a copy of the parent's library
+    state (callbacks, a step plan's clipping, no background thread): simulating there
+    gave wrong failures ("timestep too small"); now one clear error, and the parent's
+    engine is unaffected."""
+    assert simulate(DIVIDER, ["v(b)"]).scalar("v(b)") == pytest.approx(0.25, rel=1e-12)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                  # child: report the outcome, exit
+        os.close(r)
+        try:
+            simulate(DIVIDER, ["v(b)"])
+            msg = "simulated"
+        except SpiceError as exc:
+            msg = str(exc)
+        os.write(w, msg.encode()[:4000])
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        msg = f.read().decode()
+    os.waitpid(pid, 0)
+    assert "forked from one that had started ngspice" in msg and "spawn" in msg
+    assert simulate(DIVIDER, ["v(b)"]).scalar("v(b)") == pytest.approx(0.25, rel=1e-12)
