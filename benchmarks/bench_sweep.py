@@ -7,7 +7,11 @@ round runs, back to back and each in a fresh process:
 
 * the local pool with 1 and 2 workers (points/s, and CPU per point: getrusage of the
   sweep process plus its worker processes);
-* a Dask scheduler + 2 workers on loopback (``--host 127.0.0.1``), points/s.
+* a Dask scheduler + 2 workers on loopback (``--host 127.0.0.1``), points/s: "dask 2"
+  passes the scheduler's address (the sweep imports ``distributed`` and connects, as
+  ``aimc sweep --scheduler`` does); "dask 2 kept" (current code only) passes a
+  ``distributed.Client`` connected before the sweep, as a script running several
+  sweeps keeps one.
 
 points/s is the whole sweep (``run_sweep``: worker start-up, file creation, the last
 checkpoint); "steady" is the rate from the 10th-percentile point to the last (from the
@@ -52,9 +56,13 @@ spec = SweepSpec(generator="crossbar_op", name="bench", seed=2026, repeat=a["poi
                         "r_wire_col_ohm": a["wire"], "w_low": 0.0, "w_high": 1.0},
                  record=["i_out_a", "power_w"]).validate()
 import h5py, numpy as np
+scheduler = a["scheduler"]
+if a.get("keep_client"):    # a script that keeps its client: connected before the sweep
+    from distributed import Client
+    scheduler = Client(scheduler, timeout="60s")
 with tempfile.TemporaryDirectory() as d:
     t0 = time.perf_counter()
-    s = run_sweep(spec, Path(d) / "o.h5", workers=a["workers"], scheduler=a["scheduler"],
+    s = run_sweep(spec, Path(d) / "o.h5", workers=a["workers"], scheduler=scheduler,
                   progress=False, force=True)
     wall = time.perf_counter() - t0
     with h5py.File(Path(d) / "o.h5", "r") as f:
@@ -68,6 +76,8 @@ print(json.dumps({"wall_s": wall, "points_per_s": a["points"] / wall,
                   "cpu_per_point_ms": 1e3 * (me.ru_utime + me.ru_stime + ch.ru_utime
                                              + ch.ru_stime) / a["points"],
                   "load_average": os.getloadavg()[0]}))
+if a.get("keep_client"):
+    scheduler.close()
 """
 
 
@@ -147,6 +157,10 @@ def main(argv: list[str] | None = None) -> dict:
                         runs.setdefault(f"{name} dask 2", []).append(
                             sweep({**base, "workers": 2, "scheduler": clusters[name][0]},
                                   shim))
+                    if name in clusters and name == "new":     # the old code takes no client
+                        runs.setdefault(f"{name} dask 2 kept", []).append(
+                            sweep({**base, "workers": 2, "scheduler": clusters[name][0],
+                                   "keep_client": True}, shim))
         finally:
             for _addr, procs, log in clusters.values():
                 stop(procs[1:])
@@ -161,10 +175,14 @@ def main(argv: list[str] | None = None) -> dict:
         out[f"{name}: 2 workers / 1 worker"] = med(
             runs[f"{name} local 2"][i]["points_per_s"] / runs[f"{name} local 1"][i]["points_per_s"]
             for i in range(k))
-        if f"{name} dask 2" in runs:
-            out[f"{name}: dask 2 / local 2"] = med(
-                runs[f"{name} dask 2"][i]["points_per_s"]
-                / runs[f"{name} local 2"][i]["points_per_s"] for i in range(k))
+        for mode in ("dask 2", "dask 2 kept"):
+            if f"{name} {mode}" in runs:
+                out[f"{name}: {mode} / local 2"] = med(
+                    runs[f"{name} {mode}"][i]["points_per_s"]
+                    / runs[f"{name} local 2"][i]["points_per_s"] for i in range(k))
+                out[f"{name}: steady {mode} / local 2"] = med(
+                    runs[f"{name} {mode}"][i]["steady_points_per_s"]
+                    / runs[f"{name} local 2"][i]["steady_points_per_s"] for i in range(k))
     loads = [r["load_average"] for v in runs.values() for r in v]
     out["load_range"] = [min(loads), max(loads)]
     if "old" in trees:
@@ -173,10 +191,11 @@ def main(argv: list[str] | None = None) -> dict:
         out["rounds: new / old points/s, local 2"] = [
             runs["new local 2"][i]["points_per_s"] / runs["old local 2"][i]["points_per_s"]
             for i in range(k)]
-        if "new dask 2" in runs:
-            out["rounds: new dask 2 / new local 2"] = [
-                runs["new dask 2"][i]["points_per_s"] / runs["new local 2"][i]["points_per_s"]
-                for i in range(k)]
+        for mode in ("dask 2", "dask 2 kept"):
+            if f"new {mode}" in runs:
+                out[f"rounds: new {mode} / new local 2"] = [
+                    runs[f"new {mode}"][i]["points_per_s"]
+                    / runs["new local 2"][i]["points_per_s"] for i in range(k)]
         for mode in ("local 1", "local 2", "dask 2"):
             if f"new {mode}" in runs:
                 for m, what in (("points_per_s", "points/s"),

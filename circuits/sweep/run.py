@@ -571,15 +571,42 @@ def chunk_sizes(n_points: int, n_workers: int, max_chunk: int = 32,
     return sizes
 
 
-def check_scheduler(address: str, timeout_s: float = 20.0) -> int:
-    """Number of workers of the Dask scheduler at ``address``; PoolError if unreachable."""
-    with _dask_client(address, timeout_s) as client:
-        return _dask_workers(client, address)
+Scheduler = Any
+"""A Dask scheduler: its address (``"tcp://host:port"``) or a connected
+``distributed.Client`` that the caller keeps (and closes) for several sweeps."""
+
+
+def scheduler_address(scheduler: Scheduler) -> str:
+    """The address of ``scheduler`` (an address string, or an open client's scheduler's);
+    PoolError for a closed client or another kind of object."""
+    if isinstance(scheduler, str):
+        return scheduler
+    if not (hasattr(scheduler, "submit") and hasattr(scheduler, "status")):
+        raise PoolError(f"scheduler must be a Dask scheduler address such as "
+                        f"'tcp://127.0.0.1:8786' or a distributed.Client, not "
+                        f"{type(scheduler).__name__}")
+    address = getattr(getattr(scheduler, "scheduler", None), "address", None)
+    if scheduler.status in ("closing", "closed") or not address:
+        raise PoolError("the Dask client is closed; pass an open client or the "
+                        "scheduler's address")
+    return str(address)
+
+
+def check_scheduler(scheduler: Scheduler, timeout_s: float = 20.0) -> int:
+    """Number of workers of the Dask scheduler; PoolError if unreachable."""
+    with dask_client(scheduler, timeout_s) as client:
+        return _dask_workers(client, scheduler_address(scheduler))
 
 
 @contextlib.contextmanager
-def _dask_client(address: str, timeout_s: float):
-    """A Dask client of ``address``; PoolError if the scheduler cannot be reached."""
+def dask_client(scheduler: Scheduler, timeout_s: float):
+    """A Dask client of ``scheduler``: the caller's own client as it is (left open), or
+    a new one of an address (closed after); PoolError if the scheduler cannot be
+    reached."""
+    address = scheduler_address(scheduler)
+    if not isinstance(scheduler, str):
+        yield scheduler
+        return
     from distributed import Client
 
     try:
@@ -604,11 +631,13 @@ def _dask_workers(client: Any, address: str) -> int:
     return n
 
 
-def run_dask(tasks: Iterable[Task], target: str, outputs: list[str], address: str,
+def run_dask(tasks: Iterable[Task], target: str, outputs: list[str], scheduler: Scheduler,
              timeout_s: float, on_outcome: OnOutcome, grace_s: float | None = None,
              chunk: int | None = None, before_results: Callable[[], Any] | None = None,
              ) -> int:
-    """Run ``tasks`` on the Dask cluster at ``address``; outcomes in any order.
+    """Run ``tasks`` on the Dask cluster of ``scheduler`` (an address, or a client kept
+    by the caller: no import of ``distributed`` and no connection per sweep); outcomes
+    in any order.
 
     Points go to the cluster in chunks (:func:`chunk_sizes`, shrinking towards the
     end, or ``chunk`` points per Dask task): per-task scheduling costs milliseconds,
@@ -623,6 +652,7 @@ def run_dask(tasks: Iterable[Task], target: str, outputs: list[str], address: st
     from distributed import as_completed
 
     grace = default_grace_s(timeout_s) if grace_s is None else grace_s
+    address = scheduler_address(scheduler)
     tag = uuid.uuid4().hex[:8]
     unrun = 0
     # a lost scheduler is reported once, below, not as the client's reconnect traceback
@@ -631,7 +661,7 @@ def run_dask(tasks: Iterable[Task], target: str, outputs: list[str], address: st
     log.setLevel(logging.CRITICAL)
     with contextlib.ExitStack() as stack:
         stack.callback(log.setLevel, level)
-        client = stack.enter_context(_dask_client(address, 30.0))
+        client = stack.enter_context(dask_client(scheduler, 30.0))
         n_workers = _dask_workers(client, address)
         futures = {}
         todo = list(tasks)
@@ -646,13 +676,16 @@ def run_dask(tasks: Iterable[Task], target: str, outputs: list[str], address: st
             futures[fut.key] = (fut, [index for index, _ in part])
         if before_results is not None:
             before_results()
-        for fut in as_completed([f for f, _ in futures.values()]):
+        # results are fetched by the client's event loop as tasks finish, not by one
+        # blocking round trip per task from this thread
+        for fut, result in as_completed([f for f, _ in futures.values()],
+                                        with_results=True, raise_errors=False):
             _, indices = futures.pop(fut.key)
             if fut.status == "finished":
-                for outcome in fut.result():
+                for outcome in result:
                     on_outcome(outcome)
             elif fut.status == "error":
-                exc = fut.exception()
+                exc = result[1] if isinstance(result, tuple) else result
                 for index in indices:
                     on_outcome(PointOutcome(index, "failed",
                                             f"dask: {type(exc).__name__}: {exc}",
@@ -729,10 +762,15 @@ class SweepSummary:
 
 
 def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None = None,
-              scheduler: str | None = None, force: bool = False, retry_failed: bool = False,
+              scheduler: Scheduler | None = None, force: bool = False,
+              retry_failed: bool = False,
               progress: bool = True, checkpoint_s: float = 30.0,
               grace_s: float | None = None) -> SweepSummary:
     """Run (or resume) a sweep into ``out``; return its summary.
+
+    ``scheduler``: None (a local pool of ``workers`` processes), a Dask scheduler's
+    address, or a ``distributed.Client`` kept open across sweeps (a script that runs
+    several sweeps imports ``distributed`` and connects once).
 
     Raises :class:`~aimc.circuits.sweep.spec.SpecError` or
     :class:`~aimc.circuits.sweep.store.SweepFileError` before anything is recorded (a new
@@ -749,10 +787,11 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
     # A new sweep runs every point: its workers start now (local pool), or its points
     # go to the Dask cluster first (Dask), while the file is created.
     new_file = force or not resolve_out(out).exists()
-    fresh = not scheduler and new_file
-    if scheduler and not new_file:
+    address = None if scheduler is None else scheduler_address(scheduler)
+    fresh = scheduler is None and new_file
+    if scheduler is not None and not new_file:
         check_scheduler(scheduler)
-    elif not scheduler:
+    elif scheduler is None:
         check_memory(spec, min(n_workers, spec.n_points()))
     started = [WorkerProcess() for _ in range(min(n_workers, spec.n_points()))] \
         if fresh else []
@@ -763,7 +802,7 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
             holder.append(SweepStore(out, spec, force=force, checkpoint_s=checkpoint_s))
         return holder[0]
 
-    if not (scheduler and new_file):
+    if not (scheduler is not None and new_file):
         try:
             open_store()
         except BaseException:
@@ -804,7 +843,7 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
                 bar.update(1)
 
         outputs = spec.outputs()
-        if scheduler:
+        if scheduler is not None:
             try:
                 n_workers = run_dask(tasks, spec.generator, outputs, scheduler,
                                      spec.timeout_s, on_outcome, grace_s,
@@ -825,7 +864,7 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
     store = holder[0]
     if lost:
         pending = int(np.sum(store.status == STATUS["pending"]))
-        raise SchedulerLostError(f"Dask scheduler {scheduler} lost; {pending} points pending; "
+        raise SchedulerLostError(f"Dask scheduler {address} lost; {pending} points pending; "
                                  "rerun to resume")
     wall = time.monotonic() - t0
     status = store.status
@@ -845,7 +884,7 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
         points_per_s=len(run_outcomes) / wall if wall > 0 else 0.0,
         spice_s=float(sum(o.sim_time_s for o in ok_run)),
         worker_s=float(sum(o.wall_time_s for o in ok_run)),
-        workers=n_workers, scheduler=scheduler, failures=failures,
+        workers=n_workers, scheduler=address, failures=failures,
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from aimc.circuits.sweep.run import Scheduler, dask_client, scheduler_address
 from aimc.system.studies.study_spec import StudySpec, load_spec
 
 
@@ -68,8 +69,11 @@ def _pool_context() -> Any:
 
 
 def run_study(spec: StudySpec | str | Path, out: str | Path, workers: int = 2,
-              scheduler: str | None = None, progress: bool = False,
+              scheduler: Scheduler | None = None, progress: bool = False,
               checkpoint_s: float = 30.0, retry_failed: bool = False) -> StudySummary:
+    """Run (or resume) a study into ``out``: on ``workers`` local processes, or on the
+    Dask cluster of ``scheduler`` (an address, or a ``distributed.Client`` kept open by
+    the caller)."""
     from aimc.system.studies.study_store import StudyStore
 
     if not isinstance(spec, StudySpec):
@@ -98,10 +102,10 @@ def run_study(spec: StudySpec | str | Path, out: str | Path, workers: int = 2,
             bar.update()
 
     try:
-        if scheduler:
-            from distributed import Client, as_completed
+        if scheduler is not None:
+            from distributed import as_completed
 
-            with Client(scheduler, timeout="30s") as client:
+            with dask_client(scheduler, 30.0) as client:
                 n_workers = len(client.scheduler_info().get("workers", {}))
                 futs = [client.submit(study_task, i, configs[i], *args, pure=False)
                         for i in todo]
@@ -125,4 +129,5 @@ def run_study(spec: StudySpec | str | Path, out: str | Path, workers: int = 2,
         if bar:
             bar.close()
     return StudySummary(str(out), spec.name, len(configs), len(todo), n_ok, n_failed,
-                        time.perf_counter() - t0, n_workers, scheduler or "")
+                        time.perf_counter() - t0, n_workers,
+                        "" if scheduler is None else scheduler_address(scheduler))

@@ -111,6 +111,32 @@ def test_dask_sweep_equals_local_and_survives_a_crashing_point(cluster, tmp_path
     _wait_workers(address, 2, timeout=5)
 
 
+def test_sweeps_through_a_client_the_caller_keeps(cluster, tmp_path):
+    """A script that runs several sweeps passes its own client: the sweeps give the
+    local pool's results, the client stays open for the next one, and a closed client
+    or a wrong object is refused with one message saying what to pass."""
+    from aimc.circuits.sweep.run import PoolError
+    from distributed import Client
+
+    address, _ = cluster
+    spec = load_spec("crossbar_op_ci")
+    local = tmp_path / "local.h5"
+    run_sweep(spec, local, workers=2, progress=False)
+    ref = read_sweep(local)
+    with Client(address, timeout="30s") as client:
+        for k in range(2):
+            s = run_sweep(spec, tmp_path / f"kept{k}.h5", scheduler=client, progress=False)
+            assert s.ok and s.points_ok == 24 and s.workers == 2 and s.scheduler == address
+            got = read_sweep(tmp_path / f"kept{k}.h5")
+            np.testing.assert_array_equal(got.outputs["i_out_a"], ref.outputs["i_out_a"])
+            assert client.status == "running"
+    with pytest.raises(PoolError, match="client is closed; pass an open client"):
+        run_sweep(spec, tmp_path / "closed.h5", scheduler=client, progress=False)
+    with pytest.raises(PoolError, match="or a distributed.Client, not int"):
+        run_sweep(spec, tmp_path / "wrong.h5", scheduler=8786, progress=False)
+    assert not (tmp_path / "closed.h5").exists() and not (tmp_path / "wrong.h5").exists()
+
+
 def test_losing_a_dask_worker_mid_sweep_loses_no_point(cluster, tmp_path):
     address, procs = cluster
     workers = procs[1:]

@@ -49,6 +49,11 @@ def test_dask_study_equals_the_local_pool(tmp_path):
             c.wait_for_workers(1, timeout=120)
         assert main(["study", str(spec_file), "--out", str(tmp_path / "d.h5"),
                      "--scheduler", address, "--json"]) == 0
+        from aimc.system.studies.study_run import run_study
+
+        with Client(address, timeout="60s") as c:     # a client the caller keeps
+            s = run_study(parse_spec(SPEC), tmp_path / "k.h5", scheduler=c)
+            assert s.scheduler == address and s.n_ok == 2 and c.status == "running"
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -58,14 +63,15 @@ def test_dask_study_equals_the_local_pool(tmp_path):
                 p.kill()
                 p.wait()
         log.close()
-    from aimc.system.studies.study_run import run_study
-
     run_study(parse_spec(SPEC), tmp_path / "l.h5", workers=2)
-    d, loc = read_study(tmp_path / "d.h5"), read_study(tmp_path / "l.h5")
-    assert np.all(d["status"] == 1) and np.all(loc["status"] == 1)
-    for k in ("digits_mlp.acc_seeds", "digits_cnn.acc_seeds", "digits_cnn.mvm_sigma_pct",
-              "digits_cnn.energy_j", "digits_mlp.devices"):
-        np.testing.assert_allclose(d["objectives"][k], loc["objectives"][k], rtol=1e-12)
+    loc = read_study(tmp_path / "l.h5")
+    assert np.all(loc["status"] == 1)
+    for name in ("d.h5", "k.h5"):
+        d = read_study(tmp_path / name)
+        assert np.all(d["status"] == 1)
+        for k in ("digits_mlp.acc_seeds", "digits_cnn.acc_seeds", "digits_cnn.mvm_sigma_pct",
+                  "digits_cnn.energy_j", "digits_mlp.devices"):
+            np.testing.assert_allclose(d["objectives"][k], loc["objectives"][k], rtol=1e-12)
 
 
 def test_local_pool_after_a_planned_transient_in_this_process(tmp_path):
