@@ -185,17 +185,17 @@ def main(argv: list[str] | None = None) -> dict:
                     / runs[f"{name} local 2"][i]["steady_points_per_s"] for i in range(k))
     loads = [r["load_average"] for v in runs.values() for r in v]
     out["load_range"] = [min(loads), max(loads)]
+    k = len(runs["new local 2"])
+    for mode in ("dask 2", "dask 2 kept"):
+        if f"new {mode}" in runs:
+            out[f"rounds: new {mode} / new local 2"] = [
+                runs[f"new {mode}"][i]["points_per_s"]
+                / runs["new local 2"][i]["points_per_s"] for i in range(k)]
     if "old" in trees:
         out["old_ref"] = ns.ref
-        k = len(runs["new local 2"])
         out["rounds: new / old points/s, local 2"] = [
             runs["new local 2"][i]["points_per_s"] / runs["old local 2"][i]["points_per_s"]
             for i in range(k)]
-        for mode in ("dask 2", "dask 2 kept"):
-            if f"new {mode}" in runs:
-                out[f"rounds: new {mode} / new local 2"] = [
-                    runs[f"new {mode}"][i]["points_per_s"]
-                    / runs["new local 2"][i]["points_per_s"] for i in range(k)]
         for mode in ("local 1", "local 2", "dask 2"):
             if f"new {mode}" in runs:
                 for m, what in (("points_per_s", "points/s"),
