@@ -11,7 +11,7 @@ OUT    ?= out
 TESTS  ?=
 DEMO_ARGS ?=
 
-.PHONY: demo test bench lint ngspice clean
+.PHONY: demo test bench lint ngspice clean bytecode
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "aimc needs Python 3.11 or newer")'
@@ -47,10 +47,19 @@ ngspice:
 	  exit 1; \
 	fi
 
-demo: $(STAMP) ngspice
+# aimc's own bytecode, written once: where PYTHONDONTWRITEBYTECODE is set (as on the CI
+# machines) every process would otherwise compile the package again: importing the CLI,
+# sweep, crossbar, surrogate and network modules took 0.53 s CPU instead of 0.40 s
+# (medians of 15; the CLI, every spawned sweep worker, every test subprocess pays it).
+# Python checks each .pyc
+# against its source, so a stale one is only slower, never wrong.
+bytecode:
+	@$(PY) -m compileall -q -j 0 circuits surrogate system >/dev/null
+
+demo: $(STAMP) ngspice bytecode
 	$(VENV)/bin/aimc demo --out $(OUT) $(DEMO_ARGS)
 
-test: $(STAMP) ngspice
+test: $(STAMP) ngspice bytecode
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n 2 --dist loadfile $(TESTS)
 
