@@ -51,8 +51,7 @@ ngspice:
 # machines) every process would otherwise compile the package again: importing the CLI,
 # sweep, crossbar, surrogate and network modules took 0.53 s CPU instead of 0.40 s
 # (medians of 15; the CLI, every spawned sweep worker, every test subprocess pays it).
-# Python checks each .pyc
-# against its source, so a stale one is only slower, never wrong.
+# Python checks each .pyc against its source, so a stale one is only slower, never wrong.
 bytecode:
 	@$(PY) -m compileall -q -j 0 circuits surrogate system >/dev/null
 
