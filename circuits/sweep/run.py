@@ -592,6 +592,11 @@ def scheduler_address(scheduler: Scheduler) -> str:
     return str(address)
 
 
+def no_scheduler_if_empty(scheduler: Scheduler | None) -> Scheduler | None:
+    """None for an empty address (``""``: the local pool, as before clients were taken)."""
+    return None if isinstance(scheduler, str) and not scheduler.strip() else scheduler
+
+
 def check_scheduler(scheduler: Scheduler, timeout_s: float = 20.0) -> int:
     """Number of workers of the Dask scheduler; PoolError if unreachable."""
     with dask_client(scheduler, timeout_s) as client:
@@ -787,6 +792,7 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, workers: int | None
     # A new sweep runs every point: its workers start now (local pool), or its points
     # go to the Dask cluster first (Dask), while the file is created.
     new_file = force or not resolve_out(out).exists()
+    scheduler = no_scheduler_if_empty(scheduler)
     address = None if scheduler is None else scheduler_address(scheduler)
     fresh = scheduler is None and new_file
     if scheduler is not None and not new_file:

@@ -13,7 +13,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from aimc.circuits.sweep.run import Scheduler, dask_client, scheduler_address
+from aimc.circuits.sweep.run import (
+    Scheduler,
+    dask_client,
+    no_scheduler_if_empty,
+    scheduler_address,
+)
 from aimc.system.studies.study_spec import StudySpec, load_spec
 
 
@@ -80,6 +85,7 @@ def run_study(spec: StudySpec | str | Path, out: str | Path, workers: int = 2,
         spec = load_spec(spec)
     if workers < 1:
         raise ValueError(f"workers = {workers}: give at least 1")
+    scheduler = no_scheduler_if_empty(scheduler)
     store = StudyStore(out, spec, checkpoint_s)
     configs = spec.configs()
     todo = store.todo(retry_failed)

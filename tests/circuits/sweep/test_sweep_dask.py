@@ -135,6 +135,11 @@ def test_sweeps_through_a_client_the_caller_keeps(cluster, tmp_path):
     with pytest.raises(PoolError, match="or a distributed.Client, not int"):
         run_sweep(spec, tmp_path / "wrong.h5", scheduler=8786, progress=False)
     assert not (tmp_path / "closed.h5").exists() and not (tmp_path / "wrong.h5").exists()
+    # an empty address is the local pool, as it was before clients were taken
+    s = run_sweep(spec, tmp_path / "empty.h5", scheduler="", workers=2, progress=False)
+    assert s.ok and s.scheduler is None
+    np.testing.assert_array_equal(read_sweep(tmp_path / "empty.h5").outputs["i_out_a"],
+                                  ref.outputs["i_out_a"])
 
 
 def test_losing_a_dask_worker_mid_sweep_loses_no_point(cluster, tmp_path):
