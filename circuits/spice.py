@@ -15,6 +15,8 @@ another binding (InSpice, plain ctypes) touches this file only. Handled here
   costs no CPU and ends the moment the result is there); ngspice's own error text
   is raised as a typed exception. The callback's flag is ngspice's ``fl_exited``
   (``sharedspice.c``): False when the thread starts, True when it has finished.
+  One exception: a linear ``.op`` re-solved with altered values (a sweep's small
+  points) runs in the calling thread, as it cannot run away.
 """
 
 from __future__ import annotations
@@ -597,7 +599,6 @@ class Engine:
                     raise_for(errs or [self._log()], "load")
 
             self._clear()
-            self._done.clear()
             t1 = time.perf_counter()
             if alters is not None:
                 # a reused circuit is a linear .op (`reusable`): one factorisation of a
@@ -606,21 +607,22 @@ class Engine:
                 # point's ~2.5 ms in ngspice (same doubles either way)
                 self._command("run")
             else:
+                self._done.clear()
                 self._command("bg_run")
-            # sleep until ngspice's thread reports that it has exited (or time out)
-            if alters is None and not self._done.wait(timeout_s):
-                stopped = self._halt(_HALT_GRACE_S)
-                if stopped:
-                    self._reset()
-                else:                     # never unload a circuit under a running solve
-                    self._halting = True
-                raise SpiceTimeoutError(
-                    f"simulation exceeded its timeout of {timeout_s:g} s and was halted"
-                    + ("" if stopped else
-                       f" (ngspice's thread had not stopped {_HALT_GRACE_S:g} s later; the "
-                       "next run waits for it)"),
-                    self._log()[-2000:],
-                )
+                # sleep until ngspice's thread reports that it has exited (or time out)
+                if not self._done.wait(timeout_s):
+                    stopped = self._halt(_HALT_GRACE_S)
+                    if stopped:
+                        self._reset()
+                    else:                 # never unload a circuit under a running solve
+                        self._halting = True
+                    raise SpiceTimeoutError(
+                        f"simulation exceeded its timeout of {timeout_s:g} s and was halted"
+                        + ("" if stopped else
+                           f" (ngspice's thread had not stopped {_HALT_GRACE_S:g} s later; "
+                           "the next run waits for it)"),
+                        self._log()[-2000:],
+                    )
             sim_s = time.perf_counter() - t1
             errs = self._errors()
             if errs:

@@ -600,7 +600,7 @@ def no_scheduler_if_empty(scheduler: Scheduler | None) -> Scheduler | None:
 def check_scheduler(scheduler: Scheduler, timeout_s: float = 20.0) -> int:
     """Number of workers of the Dask scheduler; PoolError if unreachable."""
     with dask_client(scheduler, timeout_s) as client:
-        return _dask_workers(client, scheduler_address(scheduler))
+        return dask_workers(client, scheduler_address(scheduler))
 
 
 @contextlib.contextmanager
@@ -622,7 +622,7 @@ def dask_client(scheduler: Scheduler, timeout_s: float):
         yield client
 
 
-def _dask_workers(client: Any, address: str) -> int:
+def dask_workers(client: Any, address: str) -> int:
     """The scheduler's number of workers; PoolError if it has none."""
     try:
         n = len(client.scheduler_info().get("workers", {}))
@@ -667,7 +667,7 @@ def run_dask(tasks: Iterable[Task], target: str, outputs: list[str], scheduler: 
     with contextlib.ExitStack() as stack:
         stack.callback(log.setLevel, level)
         client = stack.enter_context(dask_client(scheduler, 30.0))
-        n_workers = _dask_workers(client, address)
+        n_workers = dask_workers(client, address)
         futures = {}
         todo = list(tasks)
         sizes = (chunk_sizes(len(todo), n_workers) if chunk is None

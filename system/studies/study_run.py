@@ -7,7 +7,6 @@ finished configuration is never computed twice.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,7 +14,9 @@ from typing import Any
 
 from aimc.circuits.sweep.run import (
     Scheduler,
+    can_fork,
     dask_client,
+    dask_workers,
     no_scheduler_if_empty,
     scheduler_address,
 )
@@ -62,15 +63,13 @@ class StudySummary:
 
 
 def _pool_context() -> Any:
-    """Fork (cheap: the modules are imported) unless ngspice runs in this process: a
-    forked child would inherit its state (callbacks, a step plan's clipping) and its
-    transients fail ("timestep too small"); then new interpreters (spawn)."""
+    """Fork (cheap: the modules are imported) when the sweep engine's rule allows it
+    (:func:`~aimc.circuits.sweep.run.can_fork`: one thread, no ngspice started here;
+    a child of a process running ngspice inherits its state and its transients fail
+    with "timestep too small"); else new interpreters (spawn)."""
     import multiprocessing as mp
 
-    spice = sys.modules.get("aimc.circuits.spice")
-    if "fork" in mp.get_all_start_methods() and not (spice and spice.ngspice_loaded()):
-        return mp.get_context("fork")
-    return mp.get_context("spawn")
+    return mp.get_context("fork" if can_fork() else "spawn")
 
 
 def run_study(spec: StudySpec | str | Path, out: str | Path, workers: int = 2,
@@ -112,7 +111,7 @@ def run_study(spec: StudySpec | str | Path, out: str | Path, workers: int = 2,
             from distributed import as_completed
 
             with dask_client(scheduler, 30.0) as client:
-                n_workers = len(client.scheduler_info().get("workers", {}))
+                n_workers = dask_workers(client, scheduler_address(scheduler))
                 futs = [client.submit(study_task, i, configs[i], *args, pure=False)
                         for i in todo]
                 for fut in as_completed(futs):
